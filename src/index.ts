@@ -1,0 +1,22 @@
+export { createDynamicMap, createLinearMap, linspaceFloat32, MAP_SIZE, validateMap } from './quant/maps.js';
+export {
+  blockCount,
+  dequantizeBlock,
+  dequantizeBlockwise,
+  MAX_BLOCK_SIZE,
+  MIN_BLOCK_SIZE,
+  nearestCode,
+  quantizeBlock,
+  quantizeBlockwise,
+  type BlockwiseOptions,
+  type QuantizedBlockwise,
+} from './quant/blockwise.js';
+export * from './optim/classes.js';
+export { Optimizer, type BaseOptions, type ParamGroup, type Params } from './optim/optimizer.js';
+export { FRAMEWORK_DEFAULTS } from './optim/options.js';
+export type { Coefficients, Hyper, StateSign, UpdateRule } from './optim/rule.js';
+export { RULES } from './optim/rules/index.js';
+export { Blockwise8State, Float32State, type StateFormat, type StateStore } from './optim/state.js';
+export { STATE_DICT_FORMAT, STATE_DICT_VERSION, type StateDict, type StateEntry, type TensorStateDict } from './optim/statedict.js';
+export type { CpuKernel, DirectionNorms, UpdateJob } from './kernels/types.js';
+export { createReferenceKernel } from './kernels/cpu/reference.js';

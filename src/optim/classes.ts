@@ -1,0 +1,134 @@
+/**
+ * The public optimizer classes. Names mirror the reference library (bitsandbytes): each is
+ * an update rule plus defaults. The *8bit classes default to `optimBits: 8`, their twins to 32;
+ * either can be switched with the `optimBits` option.
+ */
+import { Optimizer, type BaseOptions, type Params } from './optimizer.js';
+import { adagrad, adam, ademamix, lamb, lars, lion, rmsprop, sgd } from './rules/index.js';
+
+export interface AdamOptions extends BaseOptions {
+  betas?: [number, number];
+  eps?: number;
+}
+export interface SGDOptions extends BaseOptions {
+  momentum?: number;
+}
+export interface RMSpropOptions extends BaseOptions {
+  alpha?: number;
+  eps?: number;
+}
+export interface AdagradOptions extends BaseOptions {
+  eps?: number;
+}
+export interface LionOptions extends BaseOptions {
+  betas?: [number, number];
+}
+export interface LAMBOptions extends AdamOptions {
+  /** Clamp of the update norm relative to the parameter norm (0 disables the trust ratio). */
+  maxUnorm?: number;
+}
+export interface LARSOptions extends SGDOptions {
+  maxUnorm?: number;
+}
+export interface AdEMAMixOptions extends BaseOptions {
+  betas?: [number, number, number];
+  alpha?: number;
+  eps?: number;
+}
+
+const bits8 = { optimBits: 8 } as const;
+const bits32 = { optimBits: 32 } as const;
+const adamW = { weightDecay: 1e-2 } as const;
+
+export class Adam8bit extends Optimizer<AdamOptions> {
+  constructor(params: Params<AdamOptions>, options?: AdamOptions) {
+    super(adam, params, options, { className: 'Adam8bit', defaults: bits8 });
+  }
+}
+export class Adam extends Optimizer<AdamOptions> {
+  constructor(params: Params<AdamOptions>, options?: AdamOptions) {
+    super(adam, params, options, { className: 'Adam', defaults: bits32 });
+  }
+}
+/** Adam with decoupled weight decay 1e-2 by default (the update is the same rule). */
+export class AdamW8bit extends Optimizer<AdamOptions> {
+  constructor(params: Params<AdamOptions>, options?: AdamOptions) {
+    super(adam, params, options, { className: 'AdamW8bit', defaults: { ...bits8, ...adamW } });
+  }
+}
+export class AdamW extends Optimizer<AdamOptions> {
+  constructor(params: Params<AdamOptions>, options?: AdamOptions) {
+    super(adam, params, options, { className: 'AdamW', defaults: { ...bits32, ...adamW } });
+  }
+}
+/** SGD with momentum (the state is the momentum buffer). */
+export class SGD8bit extends Optimizer<SGDOptions> {
+  constructor(params: Params<SGDOptions>, options?: SGDOptions) {
+    super(sgd, params, options, { className: 'SGD8bit', defaults: bits8 });
+  }
+}
+export class SGD extends Optimizer<SGDOptions> {
+  constructor(params: Params<SGDOptions>, options?: SGDOptions) {
+    super(sgd, params, options, { className: 'SGD', defaults: bits32 });
+  }
+}
+export class RMSprop8bit extends Optimizer<RMSpropOptions> {
+  constructor(params: Params<RMSpropOptions>, options?: RMSpropOptions) {
+    super(rmsprop, params, options, { className: 'RMSprop8bit', defaults: bits8 });
+  }
+}
+export class RMSprop extends Optimizer<RMSpropOptions> {
+  constructor(params: Params<RMSpropOptions>, options?: RMSpropOptions) {
+    super(rmsprop, params, options, { className: 'RMSprop', defaults: bits32 });
+  }
+}
+export class Adagrad8bit extends Optimizer<AdagradOptions> {
+  constructor(params: Params<AdagradOptions>, options?: AdagradOptions) {
+    super(adagrad, params, options, { className: 'Adagrad8bit', defaults: bits8 });
+  }
+}
+export class Adagrad extends Optimizer<AdagradOptions> {
+  constructor(params: Params<AdagradOptions>, options?: AdagradOptions) {
+    super(adagrad, params, options, { className: 'Adagrad', defaults: bits32 });
+  }
+}
+export class Lion8bit extends Optimizer<LionOptions> {
+  constructor(params: Params<LionOptions>, options?: LionOptions) {
+    super(lion, params, options, { className: 'Lion8bit', defaults: bits8 });
+  }
+}
+export class Lion extends Optimizer<LionOptions> {
+  constructor(params: Params<LionOptions>, options?: LionOptions) {
+    super(lion, params, options, { className: 'Lion', defaults: bits32 });
+  }
+}
+export class LAMB8bit extends Optimizer<LAMBOptions> {
+  constructor(params: Params<LAMBOptions>, options?: LAMBOptions) {
+    super(lamb, params, options, { className: 'LAMB8bit', defaults: bits8 });
+  }
+}
+export class LAMB extends Optimizer<LAMBOptions> {
+  constructor(params: Params<LAMBOptions>, options?: LAMBOptions) {
+    super(lamb, params, options, { className: 'LAMB', defaults: bits32 });
+  }
+}
+export class LARS8bit extends Optimizer<LARSOptions> {
+  constructor(params: Params<LARSOptions>, options?: LARSOptions) {
+    super(lars, params, options, { className: 'LARS8bit', defaults: bits8 });
+  }
+}
+export class LARS extends Optimizer<LARSOptions> {
+  constructor(params: Params<LARSOptions>, options?: LARSOptions) {
+    super(lars, params, options, { className: 'LARS', defaults: bits32 });
+  }
+}
+export class AdEMAMix8bit extends Optimizer<AdEMAMixOptions> {
+  constructor(params: Params<AdEMAMixOptions>, options?: AdEMAMixOptions) {
+    super(ademamix, params, options, { className: 'AdEMAMix8bit', defaults: bits8 });
+  }
+}
+export class AdEMAMix extends Optimizer<AdEMAMixOptions> {
+  constructor(params: Params<AdEMAMixOptions>, options?: AdEMAMixOptions) {
+    super(ademamix, params, options, { className: 'AdEMAMix', defaults: bits32 });
+  }
+}
