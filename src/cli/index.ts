@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+/** The `bitopt` command. Each sub-command lives in its own module and registers itself here. */
+import { Command } from 'commander';
+import { registerBench } from './bench.js';
+import { registerDemo } from './demo.js';
+
+const program = new Command('bitopt').description('8-bit optimizers for TypeScript: benchmarks and demos');
+registerBench(program);
+registerDemo(program);
+await program.parseAsync(process.argv);
