@@ -4,7 +4,7 @@
  * optimizer lives in its rule (./rules); the loops live in a kernel (../kernels).
  */
 import { createReferenceKernel } from '../kernels/cpu/reference.js';
-import type { CpuKernel, UpdateJob } from '../kernels/types.js';
+import type { CpuKernel, DirectionNorms, UpdateJob } from '../kernels/types.js';
 import { finiteNorm, NormHistory } from './clipping.js';
 import { checkOptions, defaultOptions, STORAGE_OPTIONS } from './options.js';
 import { num, type Hyper, type UpdateRule } from './rule.js';
@@ -69,9 +69,8 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
     const accepted = defaultOptions(rule, identity.defaults);
     this.defaults = { ...accepted, ...this.check(options) };
     if (!Array.isArray(params) || params.length === 0) throw new Error(`${this.className}: params must be a non-empty array`);
-    const grouped = params.every((p) => p instanceof Float32Array)
-      ? [{ params: params as Float32Array[] }]
-      : (params as ParamGroup<O>[]);
+    const isGroup = (x: unknown) => x !== null && typeof x === 'object' && 'params' in x;
+    const grouped = params.some(isGroup) ? (params as ParamGroup<O>[]) : [{ params: params as Float32Array[] }];
     const seen = new Set<Float32Array>();
     grouped.forEach((g, gi) => {
       if (g === null || typeof g !== 'object' || !Array.isArray(g.params)) {
@@ -79,7 +78,9 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
       }
       const groupOptions = this.check(g, ['params'], `group ${gi}`);
       g.params.forEach((p, pi) => {
-        if (!(p instanceof Float32Array)) throw new Error(`${this.className}: group ${gi} parameter ${pi} must be a Float32Array`);
+        if (!(p instanceof Float32Array)) {
+          throw new Error(`${this.className}: group ${gi} parameter ${pi} must be a Float32Array, got ${(p as unknown)?.constructor?.name ?? typeof p}`);
+        }
         if (seen.has(p)) throw new Error(`${this.className}: group ${gi} parameter ${pi} appears more than once`);
         seen.add(p);
         this.slots.push({ param: p, group: gi, step: 0, states: null, clip: null });
@@ -164,7 +165,50 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
   }
 
   private async stepTensor(slot: TensorSlot, grad: Float32Array): Promise<void> {
-    if (slot.param.length === 0) return;
+    const job = this.prepareJob(slot, grad);
+    if (!job) return;
+    if (job.maxUnorm > 0) applyTrustRatio(job, await this.kernel.directionNorms(job));
+    await this.kernel.update(job);
+  }
+
+  /**
+   * `step` without awaiting, for callers that cannot (TensorFlow.js's `applyGradients`).
+   * Needs a kernel that answers synchronously, like the reference kernel.
+   */
+  stepSync(grads: Float32Array[]): void {
+    this.checkGrads(grads);
+    for (let i = 0; i < this.slots.length; i++) {
+      const job = this.prepareJob(this.slots[i], grads[i]);
+      if (!job) continue;
+      if (job.maxUnorm > 0) applyTrustRatio(job, notPromise(this.kernel.directionNorms(job), this.kernel.name));
+      notPromise(this.kernel.update(job), this.kernel.name);
+    }
+  }
+
+  /**
+   * Points parameter `index` at another array of the same length (its state, step count and
+   * overrides stay): lets an adapter step a tensor's current storage in place instead of a copy.
+   */
+  replaceParam(index: number, param: Float32Array): void {
+    const slot = this.slots[index];
+    if (!slot) throw new Error(`${this.className}.replaceParam: no parameter ${index}`);
+    if (!(param instanceof Float32Array) || param.length !== slot.param.length) {
+      throw new Error(`${this.className}.replaceParam: parameter ${index} needs a Float32Array of ${slot.param.length} elements`);
+    }
+    if (this.slots.some((s) => s !== slot && s.param === param)) throw new Error(`${this.className}.replaceParam: the array is already another parameter`);
+    const group = this.groups[slot.group].params;
+    group[group.indexOf(slot.param)] = param;
+    const override = this.overrides.get(slot.param);
+    if (override) {
+      this.overrides.delete(slot.param);
+      this.overrides.set(param, override);
+    }
+    slot.param = param;
+  }
+
+  /** The update job of one tensor (null for an empty one); advances its step count. */
+  private prepareJob(slot: TensorSlot, grad: Float32Array): (UpdateJob & { maxUnorm: number }) | null {
+    if (slot.param.length === 0) return null;
     const h = this.optionsFor(slot);
     const blockSize = num(h, 'blockSize');
     slot.states ??= this.createStates(slot.param.length, h);
@@ -175,7 +219,7 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
       slot.clip ??= new NormHistory();
       gradScale = slot.clip.record(finiteNorm(grad), percentile);
     }
-    const job: UpdateJob = {
+    return {
       rule: this.rule,
       param: slot.param,
       grad,
@@ -184,16 +228,8 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
       gradScale,
       // A restored checkpoint's 8-bit states keep the block size they were written with.
       blockSize: slot.states.find((s) => s instanceof Blockwise8State)?.blockSize ?? blockSize,
+      maxUnorm: this.rule.usesTrustRatio ? num(h, 'maxUnorm') : 0,
     };
-    const maxUnorm = this.rule.usesTrustRatio ? num(h, 'maxUnorm') : 0;
-    if (maxUnorm > 0) {
-      const { updateSq, paramSq } = await this.kernel.directionNorms(job);
-      const pn = Math.sqrt(paramSq);
-      const un = Math.sqrt(updateSq);
-      // Clamp the update norm to maxUnorm·||p||; a zero-norm tensor is updated unscaled.
-      if (pn > 0 && un > maxUnorm * pn) job.coefficients.trust = (maxUnorm * pn) / un;
-    }
-    await this.kernel.update(job);
   }
 
   private createStates(length: number, h: Hyper): StateStore[] {
@@ -269,6 +305,18 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
     for (const [p, o] of overrides) this.overrides.set(p, o);
     restored.forEach((r, i) => Object.assign(this.slots[i], r));
   }
+}
+
+/** Clamps the update norm to maxUnorm·||p||; a zero-norm tensor is updated unscaled. */
+function applyTrustRatio(job: UpdateJob & { maxUnorm: number }, { updateSq, paramSq }: DirectionNorms): void {
+  const pn = Math.sqrt(paramSq);
+  const un = Math.sqrt(updateSq);
+  if (pn > 0 && un > job.maxUnorm * pn) job.coefficients.trust = (job.maxUnorm * pn) / un;
+}
+
+function notPromise<T>(value: T | Promise<T>, kernel: string): T {
+  if (value instanceof Promise) throw new Error(`stepSync: kernel '${kernel}' is asynchronous; use step() or a synchronous kernel`);
+  return value;
 }
 
 function plain(h: Hyper): Record<string, number | number[]> {

@@ -8,7 +8,7 @@ export const adagrad: UpdateRule = {
   coefficients: (h) => ({ lr: num(h, 'lr'), trust: 1, eps: num(h, 'eps'), wd: num(h, 'weightDecay') }),
   element(p, g, s, j, c) {
     const gd = g + c.wd * p;
-    const v = (s[0][j] += gd * gd);
-    return p - (c.lr * gd) / (Math.sqrt(v) + c.eps);
+    s[0][j] += gd * gd;
+    return p - (c.lr * gd) / (Math.sqrt(s[0][j]) + c.eps);
   },
 };

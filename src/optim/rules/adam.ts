@@ -18,9 +18,10 @@ export function adamCoefficients(h: Hyper, t: number): Coefficients {
 
 /** Updates m (s[0]) and v (s[1]) and returns Adam's bias-corrected direction. */
 export function adamDirection(g: number, s: Float32Array[], j: number, c: Coefficients): number {
-  const m = (s[0][j] = c.b1 * s[0][j] + (1 - c.b1) * g);
-  const v = (s[1][j] = c.b2 * s[1][j] + (1 - c.b2) * g * g);
-  return (c.stepSize * m) / (Math.sqrt(v) + c.epsHat);
+  s[0][j] = c.b1 * s[0][j] + (1 - c.b1) * g;
+  s[1][j] = c.b2 * s[1][j] + (1 - c.b2) * g * g;
+  // Read the states back: the update uses their float32 values, as the GPU and WASM kernels do.
+  return (c.stepSize * s[0][j]) / (Math.sqrt(s[1][j]) + c.epsHat);
 }
 
 /**

@@ -25,10 +25,11 @@ export const ademamix: UpdateRule = {
     };
   },
   element(p, g, s, j, c) {
-    const m = (s[0][j] = c.b1 * s[0][j] + (1 - c.b1) * g);
-    const v = (s[1][j] = c.b2 * s[1][j] + (1 - c.b2) * g * g);
-    const m2 = (s[2][j] = c.b3 * s[2][j] + (1 - c.b3) * g);
-    const np = p - (c.lr * (m / c.c1 + c.alpha * m2)) / (Math.sqrt(v) / c.sqrtC2 + c.eps);
+    s[0][j] = c.b1 * s[0][j] + (1 - c.b1) * g;
+    s[1][j] = c.b2 * s[1][j] + (1 - c.b2) * g * g;
+    s[2][j] = c.b3 * s[2][j] + (1 - c.b3) * g;
+    // The update reads the stored float32 states.
+    const np = p - (c.lr * (s[0][j] / c.c1 + c.alpha * s[2][j])) / (Math.sqrt(s[1][j]) / c.sqrtC2 + c.eps);
     return c.wd > 0 ? np * (1 - c.lr * c.wd) : np;
   },
 };

@@ -15,7 +15,7 @@ export const rmsprop: UpdateRule = {
   coefficients: (h) => ({ lr: num(h, 'lr'), trust: 1, alpha: num(h, 'alpha'), eps: num(h, 'eps'), wd: num(h, 'weightDecay') }),
   element(p, g, s, j, c) {
     const gd = g + c.wd * p;
-    const v = (s[0][j] = c.alpha * s[0][j] + (1 - c.alpha) * gd * gd);
-    return p - (c.lr * gd) / (Math.sqrt(v) + c.eps);
+    s[0][j] = c.alpha * s[0][j] + (1 - c.alpha) * gd * gd;
+    return p - (c.lr * gd) / (Math.sqrt(s[0][j]) + c.eps);
   },
 };

@@ -7,7 +7,8 @@ export function sgdCoefficients(h: Hyper, t: number): Coefficients {
 /** Updates the momentum buffer s[0] and returns it: m = g at t = 1, else b·m + g (g += wd·p). */
 export function momentumDirection(p: number, g: number, s: Float32Array[], j: number, c: Coefficients): number {
   const gd = g + c.wd * p;
-  return (s[0][j] = c.first ? gd : c.momentum * s[0][j] + gd);
+  s[0][j] = c.first ? gd : c.momentum * s[0][j] + gd;
+  return s[0][j]; // the stored float32 value
 }
 
 /** SGD with momentum (DESIGN §1.3): p -= lr·m. */
