@@ -18,5 +18,6 @@ export type { Coefficients, Hyper, StateSign, UpdateRule } from './optim/rule.js
 export { RULES } from './optim/rules/index.js';
 export { Blockwise8State, Float32State, type StateFormat, type StateStore } from './optim/state.js';
 export { STATE_DICT_FORMAT, STATE_DICT_VERSION, type StateDict, type StateEntry, type TensorStateDict } from './optim/statedict.js';
+export { deserializeStateDict, serializeStateDict, SERIALIZED_VERSION } from './io/serialize.js';
 export type { CpuKernel, DirectionNorms, UpdateJob } from './kernels/types.js';
 export { createReferenceKernel } from './kernels/cpu/reference.js';

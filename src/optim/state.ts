@@ -7,6 +7,9 @@ import { blockCount, dequantizeBlock, nearestCode, quantizeBlock } from '../quan
 import { createDynamicMap } from '../quant/maps.js';
 import type { StateSign } from './rule.js';
 
+/** Largest finite float32. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
 export type StateFormat = 'float32' | 'blockwise8';
 
 export interface StateStore {
@@ -63,7 +66,15 @@ export class Blockwise8State implements StateStore {
   }
   store(start: number, n: number, src: Float32Array): void {
     // Momentum-like (signed) states keep their sign through quantization (DESIGN §1.3).
-    this.absmax[start / this.blockSize] = quantizeBlock(this.map, src, 0, n, this.codes, start, this.sign === 'signed');
+    const keepSign = this.sign === 'signed';
+    let absmax = quantizeBlock(this.map, src, 0, n, this.codes, start, keepSign);
+    if (absmax === Infinity) {
+      // A state overflowed float32 (e.g. v = g² with |g| > 5.8e20 in Adam): saturate it at the largest
+      // float32 so the block keeps a finite absmax instead of decoding to NaN forever.
+      for (let i = 0; i < n; i++) src[i] = Math.max(-FLOAT32_MAX, Math.min(FLOAT32_MAX, src[i]));
+      absmax = quantizeBlock(this.map, src, 0, n, this.codes, start, keepSign);
+    }
+    this.absmax[start / this.blockSize] = absmax;
   }
 }
 
