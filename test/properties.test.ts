@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import * as bitopt from '../src/index.js';
 import type { Optimizer } from '../src/index.js';
-import { REF_STATES } from './helpers/float64-rules.js';
+import { REF_STATES, type RefHyper } from './helpers/float64-rules.js';
 import { assertNearestCodes } from './helpers/quant-checks.js';
 import { initUnfused, unfusedStep } from './helpers/unfused8bit.js';
 
@@ -71,7 +71,7 @@ describe('property: every 8-bit optimizer on edge inputs', () => {
           async ([blockSize, n], seed, pool) => {
             const p = Float32Array.from({ length: n }, (_, i) => Math.sin(seed + i));
             const pRef = p.slice();
-            const h = { ...defaultsOf(rule), ...options };
+            const h = { ...defaultsOf(rule), ...options } as RefHyper;
             const opt = new (bitopt as unknown as Record<string, Ctor>)[name]([p], { ...options, blockSize, min8bitSize: 0 });
             const ref = initUnfused(rule, n, blockSize);
             for (let t = 1; t <= 3; t++) {
