@@ -71,7 +71,7 @@ describe('property: every 8-bit optimizer on edge inputs', () => {
           async ([blockSize, n], seed, pool) => {
             const p = Float32Array.from({ length: n }, (_, i) => Math.sin(seed + i));
             const pRef = p.slice();
-            const h = { ...defaultsOf(rule), ...options } as RefHyper;
+            const h = { ...defaultsOf(rule), ...options } as unknown as RefHyper;
             const opt = new (bitopt as unknown as Record<string, Ctor>)[name]([p], { ...options, blockSize, min8bitSize: 0 });
             const ref = initUnfused(rule, n, blockSize);
             for (let t = 1; t <= 3; t++) {
