@@ -21,3 +21,30 @@ export { STATE_DICT_FORMAT, STATE_DICT_VERSION, type StateDict, type StateEntry,
 export { deserializeStateDict, serializeStateDict, SERIALIZED_VERSION } from './io/serialize.js';
 export type { CpuKernel, DirectionNorms, UpdateJob } from './kernels/types.js';
 export { createReferenceKernel } from './kernels/cpu/reference.js';
+export {
+  allocFloat32,
+  createDefaultCpuKernel,
+  createWasmKernel,
+  isKernelMemory,
+  wasmDequantizeBlockwise,
+  wasmKernelsSupported,
+  wasmQuantizeBlockwise,
+  type WasmKernel,
+  type WasmKernelOptions,
+} from './kernels/cpu/index.js';
+export {
+  createGpuTensor,
+  createWebgpuOptimizer,
+  dequantizeBlockwiseGpu,
+  gpuTensorBytes,
+  quantizeBlockwiseGpu,
+  readQuantized,
+  readGpuTensor,
+  requestWebgpuDevice,
+  WebgpuOptimizer,
+  writeGpuTensor,
+  type GpuParamGroup,
+  type GpuQuantized,
+  type GpuTensor,
+  type WebgpuEngineOptions,
+} from './kernels/webgpu/index.js';

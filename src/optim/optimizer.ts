@@ -3,7 +3,7 @@
  * the chosen format, percentile clipping, trust ratios, and checkpoints. The maths of each
  * optimizer lives in its rule (./rules); the loops live in a kernel (../kernels).
  */
-import { createReferenceKernel } from '../kernels/cpu/reference.js';
+import { createDefaultCpuKernel } from '../kernels/cpu/default.js';
 import type { CpuKernel, DirectionNorms, UpdateJob } from '../kernels/types.js';
 import { finiteNorm, NormHistory } from './clipping.js';
 import { checkOptions, defaultOptions, STORAGE_OPTIONS } from './options.js';
@@ -61,7 +61,7 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
   private readonly groups: Group[] = [];
   private readonly slots: TensorSlot[] = [];
   private readonly overrides = new Map<Float32Array, Hyper>();
-  private kernel: CpuKernel = createReferenceKernel();
+  private kernel: CpuKernel = createDefaultCpuKernel();
 
   constructor(rule: UpdateRule, params: Params<O>, options: O | undefined, identity: OptimizerIdentity) {
     this.rule = rule;

@@ -1,0 +1,390 @@
+/**
+ * The WebAssembly CPU kernel: the fused block-wise update of every built-in rule in 128-bit
+ * SIMD (assembly/kernels.ts), split over worker threads for large tensors.
+ *
+ * Where data lives:
+ * - States live in the kernel's shared WebAssembly memory. A state created elsewhere (by the
+ *   optimizer, or restored from a state dict) is moved there on its first step: the job's state
+ *   array gets a `Blockwise8State` / `Float32State` whose arrays are views into wasm memory, so
+ *   `stateDict()`, `stateBytes()` and everything else keep working unchanged.
+ * - Parameters and gradients are used in place when they are views into that memory
+ *   (`allocFloat32`): zero copy, and worker threads can reach them. Any other Float32Array is
+ *   copied into a staging area before the pass and the parameter copied back after it.
+ *
+ * Jobs the kernel cannot run (a custom rule, a map without a lookup table, mixed state formats)
+ * go to the reference kernel, which computes the same thing.
+ */
+import { validateBlockSize } from '../../quant/blockwise.js';
+import { validateMap } from '../../quant/maps.js';
+import { RULES } from '../../optim/rules/index.js';
+import { Blockwise8State, Float32State, type StateStore } from '../../optim/state.js';
+import type { CpuKernel, DirectionNorms, UpdateJob } from '../types.js';
+import { createReferenceKernel } from './reference.js';
+import { MAX_CHUNKS, ThreadPool } from './wasm-threads.js';
+import { TableCache } from './wasm-tables.js';
+import { wasmRuntime, type WasmRuntime } from './wasm-runtime.js';
+
+const RULE_IDS: Record<string, number> = { adam: 0, sgd: 1, rmsprop: 2, adagrad: 3, lion: 4, ademamix: 5, lamb: 6, lars: 7 };
+/** Elements per pass for float32 states (any size gives the same result; 8-bit uses its block). */
+const FLOAT32_BLOCK = 2048;
+
+// Descriptor slots: keep in sync with assembly/kernels.ts.
+const D = { op: 0, rule: 1, n: 2, block: 3, bits: 4, param: 5, grad: 6, data: 7, absmax: 10, table: 13, scratch: 16, chunks: 17, norms: 18, nstates: 19, float32: 20 };
+const F_BASE = 32; // float64 slot of the first coefficient (byte 256)
+const F = {
+  gradScale: 0, lr: 1, b1: 2, omb1: 3, b2: 4, omb2: 5, b3: 6, omb3: 7, stepSize: 8, eps: 9, wd: 10,
+  decay: 11, useDecay: 12, alpha: 13, c1: 14, sqrtC2: 15, momentum: 16, first: 17, omAlpha: 18,
+};
+
+export interface WasmKernelOptions {
+  /** Threads per large tensor, the calling thread included. Default: available cores (Node). */
+  threads?: number;
+  /** Tensors with fewer elements run on the calling thread only. Default 131072. */
+  minParallelSize?: number;
+  /**
+   * 'exact' (default): float64 arithmetic, bit-identical to the reference kernel. 'float32':
+   * float32 arithmetic, about twice as fast for the update maths; states and parameters agree
+   * with the reference to a few ulps (8-bit codes may differ by one step near a tie).
+   */
+  precision?: 'exact' | 'float32';
+}
+
+/** The state shared by all wasm kernels of a process: runtime, pool, tables, scratch. */
+class Engine {
+  readonly pool: ThreadPool;
+  readonly tables: TableCache;
+  readonly desc: number;
+  private readonly descI32: Int32Array;
+  private readonly descF64: Float64Array;
+  private scratch = { ptr: 0, threads: 0 };
+  private norms = { ptr: 0, bytes: 0 };
+  private staging = { ptr: 0, bytes: 0 };
+
+  constructor(readonly runtime: WasmRuntime) {
+    this.pool = new ThreadPool(runtime);
+    this.tables = new TableCache(runtime);
+    this.desc = runtime.alloc(512);
+    this.descI32 = runtime.i32(this.desc, 64);
+    this.descF64 = runtime.f64(this.desc, 64);
+  }
+
+  scratchFor(threads: number): number {
+    if (this.scratch.threads < threads) {
+      if (this.scratch.ptr) this.runtime.release(this.scratch.ptr);
+      this.scratch = { ptr: this.runtime.alloc(threads * this.runtime.exports.scratchBytes()), threads };
+    }
+    return this.scratch.ptr;
+  }
+
+  normsFor(blocks: number): Float64Array {
+    const bytes = blocks * 16;
+    if (this.norms.bytes < bytes) {
+      if (this.norms.ptr) this.runtime.release(this.norms.ptr);
+      this.norms = { ptr: this.runtime.alloc(bytes), bytes };
+    }
+    return this.runtime.f64(this.norms.ptr, blocks * 2);
+  }
+
+  /** A staging area of at least `bytes`, reused between calls. */
+  stagingFor(bytes: number): number {
+    if (this.staging.bytes < bytes) {
+      if (this.staging.ptr) this.runtime.release(this.staging.ptr);
+      this.staging = { ptr: this.runtime.alloc(bytes), bytes };
+    }
+    return this.staging.ptr;
+  }
+
+  setI(slot: number, v: number): void {
+    this.descI32[slot] = v;
+  }
+  setF(slot: number, v: number): void {
+    this.descF64[F_BASE + slot] = v;
+  }
+  get normsPtr(): number {
+    return this.norms.ptr;
+  }
+}
+
+let engine: Engine | undefined;
+function sharedEngine(): Engine {
+  engine ??= new Engine(wasmRuntime());
+  return engine;
+}
+
+/** A Float32Array of `length` zeros inside the kernels' memory: parameters and gradients there are used without copying. */
+export function allocFloat32(length: number): Float32Array {
+  if (!Number.isInteger(length) || length < 0) throw new Error(`allocFloat32: length must be a non-negative integer, got ${String(length)}`);
+  const rt = sharedEngine().runtime;
+  const ptr = rt.alloc(length * 4);
+  const a = rt.f32(ptr, length);
+  a.fill(0);
+  // Freed when the array is garbage-collected: keep the returned array itself alive while any
+  // view of it (e.g. a subarray) is in use.
+  rt.releaseWith(a, [ptr]);
+  return a;
+}
+
+/** Is `a` inside the kernels' memory (usable without copying)? */
+export function isKernelMemory(a: ArrayBufferView): boolean {
+  return sharedEngine().runtime.owns(a);
+}
+
+/** Available cores: os.availableParallelism() in Node, navigator.hardwareConcurrency elsewhere. */
+function defaultThreads(): number {
+  const g = globalThis as { process?: { getBuiltinModule?: (id: string) => unknown }; navigator?: { hardwareConcurrency?: number } };
+  try {
+    const os = g.process?.getBuiltinModule?.('node:os') as { availableParallelism?: () => number; cpus(): unknown[] } | undefined;
+    if (os) return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  } catch {
+    // fall through
+  }
+  return Math.max(1, g.navigator?.hardwareConcurrency ?? 1);
+}
+
+export interface WasmKernel extends CpuKernel {
+  /** Threads per large tensor, the calling thread included (worker threads start in the background). */
+  threads: number;
+  /** Tensors with fewer elements run on the calling thread only. */
+  minParallelSize: number;
+  /** Resolves once `threads` threads are running (jobs before that use fewer threads, with identical results). */
+  ready(): Promise<void>;
+}
+
+interface Plan {
+  ruleId: number;
+  bits: 8 | 32;
+  block: number;
+  tables: number[];
+}
+
+export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
+  const e = sharedEngine();
+  const reference = createReferenceKernel();
+  let threads = options.threads ?? defaultThreads();
+  const precision = options.precision ?? 'exact';
+  if (precision !== 'exact' && precision !== 'float32') throw new Error(`createWasmKernel: precision must be 'exact' or 'float32', got ${String(precision)}`);
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`createWasmKernel: threads must be a positive integer, got ${String(options.threads)}`);
+
+  /** How the wasm kernel runs this job, or null for the reference. */
+  function plan(job: UpdateJob): Plan | null {
+    const ruleId = RULE_IDS[job.rule.name];
+    if (ruleId === undefined || RULES[job.rule.name] !== job.rule) return null;
+    const { states } = job;
+    if (states.length !== job.rule.states.length || states.length > 3) return null;
+    if (states.every((s) => s instanceof Float32State)) {
+      if (states.some((s) => s.length !== job.param.length)) return null;
+      return { ruleId, bits: 32, block: FLOAT32_BLOCK, tables: [] };
+    }
+    if (!states.every((s) => s instanceof Blockwise8State && s.blockSize === job.blockSize && s.length === job.param.length)) return null;
+    try {
+      validateBlockSize(job.blockSize);
+    } catch {
+      return null;
+    }
+    const tables: number[] = [];
+    for (const s of states as Blockwise8State[]) {
+      const t = e.tables.get(s.map, s.sign === 'signed');
+      if (t === null) return null;
+      tables.push(t);
+    }
+    return { ruleId, bits: 8, block: job.blockSize, tables };
+  }
+
+  /** Moves job.states[k] into wasm memory if it is not there (once; the optimizer keeps the new store). */
+  function adopt(job: UpdateJob): void {
+    const rt = e.runtime;
+    job.states.forEach((s, k) => {
+      let moved: StateStore | null = null;
+      if (s instanceof Blockwise8State && !(rt.owns(s.codes) && rt.owns(s.absmax))) {
+        const cp = rt.alloc(s.codes.length);
+        const ap = rt.alloc(s.absmax.length * 4);
+        const codes = rt.u8(cp, s.codes.length);
+        const absmax = rt.f32(ap, s.absmax.length);
+        codes.set(s.codes);
+        absmax.set(s.absmax);
+        moved = new Blockwise8State(s.sign, s.blockSize, s.map, codes, absmax);
+        rt.releaseWith(moved, [cp, ap]);
+      } else if (s instanceof Float32State && !rt.owns(s.values)) {
+        const vp = rt.alloc(s.values.length * 4);
+        const values = rt.f32(vp, s.values.length);
+        values.set(s.values);
+        moved = new Float32State(s.sign, values);
+        rt.releaseWith(moved, [vp]);
+      }
+      if (moved) job.states[k] = moved;
+    });
+  }
+
+  /**
+   * Chunks for a tensor of n elements: 1 below minParallelSize, else 4 per thread (threads
+   * claim them one by one, which balances a busy machine), block-aligned, at least 16K elements.
+   */
+  function chunksFor(n: number, block: number): number {
+    if (threads <= 1 || n < kernel.minParallelSize || !e.pool.grow(threads)) return 1;
+    const blocks = Math.ceil(n / block);
+    return Math.max(1, Math.min(4 * threads, blocks, Math.floor(n / 16384), MAX_CHUNKS));
+  }
+
+  /** Runs op (1 update, 2 norms) with p and g in wasm memory (staged if needed). */
+  function execute(job: UpdateJob, p: Plan, op: 1 | 2): void {
+    adopt(job);
+    const rt = e.runtime;
+    const n = job.param.length;
+    let paramPtr: number;
+    let gradPtr: number;
+    let stagedParam: Float32Array | null = null;
+    const pOwned = rt.owns(job.param);
+    const gOwned = rt.owns(job.grad);
+    if (!pOwned || !gOwned) {
+      const base = e.stagingFor((pOwned ? 0 : n * 4) + (gOwned ? 0 : n * 4) + 64);
+      let at = base;
+      if (!pOwned) {
+        stagedParam = rt.f32(at, n);
+        stagedParam.set(job.param);
+        at += n * 4;
+      }
+      if (!gOwned) rt.f32(at, n).set(job.grad);
+      paramPtr = pOwned ? job.param.byteOffset : base;
+      gradPtr = gOwned ? job.grad.byteOffset : at;
+    } else {
+      paramPtr = job.param.byteOffset;
+      gradPtr = job.grad.byteOffset;
+    }
+    const chunks = chunksFor(n, p.block);
+    const blocks = Math.ceil(n / p.block);
+    if (op === 2) e.normsFor(blocks);
+    writeDescriptor(job, p, op, n, paramPtr, gradPtr, chunks);
+    e.pool.run(e.desc, chunks);
+    if (stagedParam && op === 1) job.param.set(stagedParam);
+  }
+
+  function writeDescriptor(job: UpdateJob, p: Plan, op: number, n: number, paramPtr: number, gradPtr: number, chunks: number): void {
+    e.setI(D.op, op);
+    e.setI(D.rule, p.ruleId);
+    e.setI(D.n, n);
+    e.setI(D.block, p.block);
+    e.setI(D.bits, p.bits);
+    e.setI(D.param, paramPtr);
+    e.setI(D.grad, gradPtr);
+    job.states.forEach((s, k) => {
+      if (s instanceof Blockwise8State) {
+        e.setI(D.data + k, s.codes.byteOffset);
+        e.setI(D.absmax + k, s.absmax.byteOffset);
+        e.setI(D.table + k, p.tables[k]);
+      } else {
+        e.setI(D.data + k, (s as Float32State).values.byteOffset);
+      }
+    });
+    e.setI(D.scratch, e.scratchFor(Math.max(chunks, 1)));
+    e.setI(D.chunks, chunks);
+    e.setI(D.norms, e.normsPtr);
+    e.setI(D.nstates, job.states.length);
+    e.setI(D.float32, precision === 'float32' ? 1 : 0);
+    const c = job.coefficients;
+    const v = (name: string) => c[name] ?? 0;
+    const lr = c.lr;
+    const wd = v('wd');
+    e.setF(F.gradScale, job.gradScale);
+    e.setF(F.lr, lr * c.trust);
+    e.setF(F.b1, v('b1'));
+    e.setF(F.omb1, 1 - v('b1'));
+    e.setF(F.b2, v('b2'));
+    e.setF(F.omb2, 1 - v('b2'));
+    e.setF(F.b3, v('b3'));
+    e.setF(F.omb3, 1 - v('b3'));
+    e.setF(F.stepSize, v('stepSize'));
+    e.setF(F.eps, c.epsHat ?? v('eps'));
+    e.setF(F.wd, wd);
+    e.setF(F.decay, 1 - lr * wd);
+    e.setF(F.useDecay, wd > 0 ? 1 : 0);
+    e.setF(F.alpha, v('alpha'));
+    e.setF(F.omAlpha, 1 - v('alpha'));
+    e.setF(F.c1, v('c1'));
+    e.setF(F.sqrtC2, v('sqrtC2'));
+    e.setF(F.momentum, v('momentum'));
+    e.setF(F.first, v('first'));
+  }
+
+  const kernel: WasmKernel = {
+    name: precision === 'float32' ? 'wasm-simd-f32' : 'wasm-simd',
+    get threads() {
+      return threads;
+    },
+    set threads(t: number) {
+      if (!Number.isInteger(t) || t < 1) throw new Error(`wasm kernel: threads must be a positive integer, got ${String(t)}`);
+      threads = t;
+    },
+    minParallelSize: options.minParallelSize ?? 131072,
+    ready: () => e.pool.whenReady(threads),
+    update(job): void {
+      const p = job.param.length > 0 ? plan(job) : null;
+      if (!p) return reference.update(job) as void;
+      execute(job, p, 1);
+    },
+    directionNorms(job): DirectionNorms {
+      const p = job.param.length > 0 ? plan(job) : null;
+      if (!p || !job.rule.direction) return reference.directionNorms(job) as DirectionNorms;
+      execute(job, p, 2);
+      // Sum the per-block partial sums in block order: the result does not depend on threads.
+      const norms = e.runtime.f64(e.normsPtr, Math.ceil(job.param.length / p.block) * 2);
+      let updateSq = 0;
+      let paramSq = 0;
+      for (let i = 0; i < norms.length; i += 2) {
+        updateSq += norms[i];
+        paramSq += norms[i + 1];
+      }
+      return { updateSq, paramSq };
+    },
+  };
+  return kernel;
+}
+
+/**
+ * Block-wise quantization with the WebAssembly kernel: the same result as `quantizeBlockwise`
+ * (src/quant/blockwise.ts), which it falls back to for maps without a lookup table.
+ */
+export function wasmQuantizeBlockwise(x: Float32Array, map: Float32Array, blockSize: number): { codes: Uint8Array; absmax: Float32Array } | null {
+  validateMap(map, 'wasmQuantizeBlockwise: map');
+  validateBlockSize(blockSize, 'wasmQuantizeBlockwise: blockSize');
+  const e = sharedEngine();
+  const table = e.tables.get(map, false);
+  if (table === null) return null;
+  const rt = e.runtime;
+  const n = x.length;
+  const blocks = Math.ceil(n / blockSize);
+  const src = rt.alloc(n * 4 + 16);
+  const codes = rt.alloc(n + 16);
+  const absmax = rt.alloc(blocks * 4 + 16);
+  const scratch = rt.alloc(blockSize * 4 + 64);
+  try {
+    rt.f32(src, n).set(x);
+    rt.exports.quantize(src, n, blockSize, codes, absmax, table, scratch);
+    return { codes: rt.u8(codes, n).slice(), absmax: rt.f32(absmax, blocks).slice() };
+  } finally {
+    for (const ptr of [src, codes, absmax, scratch]) rt.release(ptr);
+  }
+}
+
+/** Block-wise dequantization with the WebAssembly kernel (same result as `dequantizeBlockwise`). */
+export function wasmDequantizeBlockwise(codes: Uint8Array, absmax: Float32Array, map: Float32Array, blockSize: number): Float32Array {
+  validateMap(map, 'wasmDequantizeBlockwise: map');
+  validateBlockSize(blockSize, 'wasmDequantizeBlockwise: blockSize');
+  const n = codes.length;
+  const blocks = Math.ceil(n / blockSize);
+  if (absmax.length !== blocks) throw new Error(`wasmDequantizeBlockwise: absmax has ${absmax.length} values, ${blocks} blocks need ${blocks}`);
+  const rt = sharedEngine().runtime;
+  const cp = rt.alloc(n + 16);
+  const ap = rt.alloc(blocks * 4 + 16);
+  const mp = rt.alloc(1024);
+  const out = rt.alloc(n * 4 + 16);
+  const scratch = rt.alloc(blockSize * 4 + 64);
+  try {
+    rt.u8(cp, n).set(codes);
+    rt.f32(ap, blocks).set(absmax);
+    rt.f32(mp, 256).set(map);
+    rt.exports.dequantize(cp, n, blockSize, ap, mp, out, scratch);
+    return rt.f32(out, n).slice();
+  } finally {
+    for (const ptr of [cp, ap, mp, out, scratch]) rt.release(ptr);
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Nearest-code lookup tables for the WebAssembly quantizer (layout: assembly/kernels.ts).
+ *
+ * A float32 r = x / absmax is classified by its sign, exponent and top 7 mantissa bits (one
+ * cell per 1/128 of an octave, from zero up to 1). Within a cell the
+ * reference code (`nearestCode`, then the sign-keeping nudge for signed states) takes at most
+ * two neighbouring values, so a cell stores the code at its smallest magnitude and the largest
+ * magnitude that still gets it (its low 16 bits: the high bits are the cell's); past it the
+ * code is one further from the middle of the map.
+ * at the cell ends and bisecting for the step, so the kernel's codes equal the reference's for
+ * every float32 r. A map where some cell holds two steps gets no table (the kernel then falls
+ * back to the reference for that state); the dynamic and linear maps never do.
+ */
+import { nearestCode } from '../../quant/blockwise.js';
+import type { WasmRuntime } from './wasm-runtime.js';
+
+const KLO = 0; // cell 0 holds zero and the denormals
+const KHI = 0x3f80;
+const CELLS = KHI - KLO + 1;
+const T_ZERO = 1024;
+const T_CELL = 1040;
+const TABLE_BYTES = T_CELL + 8 * CELLS;
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+function fromBits(bits: number): number {
+  u32[0] = bits;
+  return f32[0];
+}
+
+/** The reference code of r for a value of sign `negative` (blockwise.ts quantizeBlock). */
+function referenceCode(map: Float32Array, r: number, negative: boolean, keepSign: boolean): number {
+  let code = nearestCode(map, r);
+  if (keepSign) {
+    const q = map[code];
+    if (!negative && q < 0) code++;
+    else if (negative && q >= 0) code--;
+  }
+  return code & 255; // the reference stores into a Uint8Array
+}
+
+/** Table bytes for `map`, or null when a cell would need more than one threshold. */
+export function buildTable(map: Float32Array, keepSign: boolean): Uint8Array | null {
+  const bytes = new Uint8Array(TABLE_BYTES);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < 256; i++) view.setFloat32(4 * i, map[i], true);
+  view.setInt32(T_ZERO, referenceCode(map, 0, false, false), true);
+  for (let side = 0; side < 2; side++) {
+    const negative = side === 1;
+    const code = (bits: number) => referenceCode(map, negative ? -fromBits(bits) : fromBits(bits), negative, keepSign);
+    for (let k = KLO; k <= KHI; k++) {
+      const lo = k === KLO ? 0 : k * 65536;
+      const hi = k === KHI ? 0x3f800000 : (k + 1) * 65536 - 1;
+      const cLo = code(lo);
+      const cHi = code(hi);
+      // Entry: code at the cell's low-magnitude end in bits 16..23; low 16 bits of the largest
+      // magnitude that still has that code (0xffff: the whole cell has it).
+      let lowBits = 0xffff;
+      if (cLo !== cHi) {
+        if (Math.abs(cHi - cLo) !== 1) return null;
+        // Largest magnitude bits a in [lo, hi] whose code is still cLo.
+        let a = lo;
+        let b = hi;
+        while (b - a > 1) {
+          const mid = a + Math.floor((b - a) / 2);
+          if (code(mid) === cLo) a = mid;
+          else b = mid;
+        }
+        lowBits = a & 0xffff;
+      }
+      const cell = side * CELLS + (k - KLO);
+      view.setUint32(T_CELL + 4 * cell, (cLo << 16) | lowBits, true);
+    }
+  }
+  return bytes;
+}
+
+/** Tables in a runtime's memory, cached per map object and per map contents. */
+export class TableCache {
+  private readonly byObject = new WeakMap<Float32Array, Map<boolean, number | null>>();
+  private readonly byContent = new Map<string, number | null>();
+
+  constructor(private readonly runtime: WasmRuntime) {}
+
+  /** Pointer of the table for (`map`, `keepSign`), or null if the map cannot have one. */
+  get(map: Float32Array, keepSign: boolean): number | null {
+    let entry = this.byObject.get(map);
+    if (!entry) this.byObject.set(map, (entry = new Map()));
+    const hit = entry.get(keepSign);
+    if (hit !== undefined) return hit;
+    const key = `${keepSign ? 's' : 'p'}:${Array.from(new Uint32Array(map.buffer, map.byteOffset, 256)).join(',')}`;
+    let ptr = this.byContent.get(key);
+    if (ptr === undefined) {
+      const bytes = map.length === 256 ? buildTable(map, keepSign) : null;
+      ptr = bytes ? this.runtime.alloc(bytes.length) : null;
+      if (ptr !== null && bytes) this.runtime.u8(ptr, bytes.length).set(bytes);
+      this.byContent.set(key, ptr);
+    }
+    entry.set(keepSign, ptr);
+    return ptr;
+  }
+}

@@ -1,0 +1,345 @@
+/**
+ * The one fused-kernel template: every rule's WGSL is this template plus the rule's snippet
+ * (./rules.ts). A workgroup of 256 threads walks over tiles (grid-stride); a tile is 1024
+ * elements (or one block when blocks are larger), each thread owns one vec4 per 1024 elements.
+ * 8-bit pass per tile: load param, grad and one u32 of 4 codes per state; decode through the
+ * map in workgroup memory; run the rule; store the param; block absmax by subgroupMax (when
+ * available) and a workgroup atomicMax on the float bits (non-negative floats order like
+ * their bits); one barrier; re-encode and store codes and absmax. Three reduction slots
+ * rotate so that a tile needs a single barrier.
+ *
+ * Buffer layouts (all per tile, so a chunk of whole tiles is one contiguous range per buffer):
+ * - 8-bit codes: u32 words, block b's state k at words (b*S + k)*(blockSize/4); byte i of a
+ *   word is element 4w+i; stored XOR the zero code so a zero-filled buffer is a zero state.
+ * - 8-bit absmax: f32 at b*S + k.  - 32-bit states: f32, tile t's state k at (t*S + k)*1024.
+ */
+import type { StateSign } from '../../optim/rule.js';
+import type { WgslRule } from './rules.js';
+import { nearestCodeWgsl, ZERO_CODE } from './tables.js';
+
+export const WORKGROUP = 256;
+/** Fixed uniform words before the rule's own: n, numTiles, partialBase, partialCount, useTrust, gradScale, lr, maxUnorm, percentile. */
+export const FIXED_UNIFORMS = 9;
+/** Percentile-clipping buffer (float32 words): [0] gradient scale, [1] count (u32), history at 4..103, norm partials from 104. */
+export const CLIP = { scale: 0, count: 1, history: 4, size: 100, partials: 104 } as const;
+
+export interface KernelShape {
+  bits: 8 | 32;
+  /** 8-bit block size (ignored for 32-bit). */
+  blockSize: number;
+  states: readonly StateSign[];
+  /** Use subgroupMax for block absmax (only when a subgroup never spans two blocks). */
+  subgroups: boolean;
+  /** 8-bit: vec4s per thread per tile (more loads in flight per barrier). Default 1. */
+  unroll?: number;
+  /** Percentile clipping: the gradient scale comes from the clip buffer (binding 7). */
+  clip?: boolean;
+}
+
+/** Elements per tile. */
+export function tileSize(shape: KernelShape): number {
+  return shape.bits === 8 ? Math.max(shape.blockSize, 1024 * (shape.unroll ?? 1)) : 1024;
+}
+
+/** Blocks per tile (8-bit). */
+export function blocksPerTile(shape: KernelShape): number {
+  return shape.bits === 8 ? tileSize(shape) / shape.blockSize : 0;
+}
+
+function uniformStruct(rule: WgslRule): string {
+  const fields = rule.uniformNames.map((n) => `  ${n}: f32,`).join('\n');
+  return `struct U {
+  n: u32, numTiles: u32, partialBase: u32, partialCount: u32,
+  useTrust: u32, gradScale: f32, lr: f32, maxUnorm: f32, percentile: f32,
+${fields}
+}
+@group(0) @binding(0) var<uniform> u: U;`;
+}
+
+const finiteWgsl = /* wgsl */ `
+fn finite4(x: vec4<f32>) -> vec4<bool> {
+  return (bitcast<vec4<u32>>(x) & vec4<u32>(0x7f800000u)) != vec4<u32>(0x7f800000u);
+}
+fn absMax4(x: vec4<f32>) -> f32 {
+  let a = abs(x);
+  return max(max(a.x, a.y), max(a.z, a.w));
+}`;
+
+export type Pass = 'update' | 'norm';
+
+/** WGSL of the fused update pass (or the LAMB/LARS norm pass) for one rule and state shape. */
+export function fusedKernel(rule: WgslRule, shape: KernelShape, pass: Pass): string {
+  const S = shape.states.length;
+  const eight = shape.bits === 8;
+  const tile = tileSize(shape);
+  const R = tile / 1024;
+  const BS = shape.blockSize;
+  const BPT = blocksPerTile(shape);
+  const trustRule = rule.direction !== undefined;
+  if (pass === 'norm' && !trustRule) throw new Error('webgpu: norm pass for a rule without a trust ratio');
+  const norm = pass === 'norm';
+  const rw = norm ? 'read' : 'read_write';
+  const useSub = eight && !norm && shape.subgroups;
+  const ks = [...Array(S).keys()];
+  const rs = [...Array(R).keys()];
+
+  const decls = [
+    useSub ? 'enable subgroups;' : '',
+    uniformStruct(rule),
+    `@group(0) @binding(1) var<storage, ${rw}> param: array<vec4<f32>>;`,
+    `@group(0) @binding(2) var<storage, read> grad: array<vec4<f32>>;`,
+    eight
+      ? `@group(0) @binding(3) var<storage, ${rw}> st: array<u32>;
+@group(0) @binding(4) var<storage, ${rw}> absmax: array<f32>;
+@group(0) @binding(5) var<storage, read> tables: array<f32>;`
+      : `@group(0) @binding(3) var<storage, ${rw}> st: array<vec4<f32>>;`,
+    trustRule ? `@group(0) @binding(6) var<storage, ${norm ? 'read_write' : 'read'}> normBuf: array<f32>;` : '',
+    shape.clip ? `@group(0) @binding(7) var<storage, read> clipBuf: array<f32>;` : '',
+    finiteWgsl,
+    eight ? nearestCodeWgsl : '',
+    eight && !norm ? `var<workgroup> red: array<atomic<u32>, ${3 * BPT * S}>;` : '',
+    norm ? `var<workgroup> sums: array<vec2<f32>, ${WORKGROUP}>;` : '',
+  ];
+
+  const mapBase = (k: number) => (shape.states[k] === 'signed' ? 0 : 256);
+  const zeroXor = (k: number) => ZERO_CODE[shape.states[k]] * 0x01010101;
+  // Word index (8-bit) or vec4 index (32-bit) of state k for this thread's r-th vec4.
+  const stIndex = (k: number, r: number) =>
+    eight ? `(blk${r} * ${S}u + ${k}u) * ${BS / 4}u + word${r}`
+      : `(tile * ${S}u + ${k}u) * 256u + ${r * 256}u + lid`;
+
+  const perVec = rs
+    .map((r) => {
+      const decode = ks
+        .map((k) =>
+          eight
+            ? `    let w${k} = st[${stIndex(k, r)}] ^ ${zeroXor(k)}u;
+    let a${k} = absmax[blk${r} * ${S}u + ${k}u];
+    var s${k} = vec4<f32>(tMap[${mapBase(k)}u + (w${k} & 255u)], tMap[${mapBase(k)}u + ((w${k} >> 8u) & 255u)],
+                          tMap[${mapBase(k)}u + ((w${k} >> 16u) & 255u)], tMap[${mapBase(k)}u + (w${k} >> 24u)]) * a${k};`
+            : `    var s${k} = st[${stIndex(k, r)}];`,
+        )
+        .join('\n');
+      const body = norm
+        ? `${rule.direction}
+    let pm = select(p, vec4<f32>(0.0), idx >= vec4<u32>(u.n));
+    let dm = select(dir, vec4<f32>(0.0), bad);
+    psq += dot(pm, pm);
+    usq += dot(dm, dm);`
+        : `${trustRule ? `${rule.direction}\n    ${rule.apply}` : rule.element}
+${ks.map((k) => `    s${k} = select(s${k}, vec4<f32>(0.0), bad);`).join('\n')}
+    if (inb) { param[v4] = select(np, p, bad); }
+${ks
+  .map((k) =>
+    eight
+      ? `    ns${k}_${r} = s${k};\n    mx${k}_${r} = absMax4(s${k});`
+      : `    st[${stIndex(k, r)}] = s${k};`,
+  )
+  .join('\n')}`;
+      return `  {
+    let v4 = tile * ${tile / 4}u + ${r * 256}u + lid;
+    let inb = v4 < nV4;
+    var p = vec4<f32>(0.0);
+    var gr = vec4<f32>(0.0);
+    if (inb) { p = param[v4]; gr = grad[v4]; }
+    let idx = vec4<u32>(v4 * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
+    let gs = gr * gradScale;
+    let bad = !finite4(gs) | (idx >= vec4<u32>(u.n));
+    let g = select(gs, vec4<f32>(0.0), bad);
+${decode}
+    var np = p;
+    var dir = vec4<f32>(0.0);
+${body}
+  }`;
+    })
+    .join('\n');
+
+  const encName = (k: number) => (shape.states[k] === 'signed' ? 'encodeSigned' : 'encodeUnsigned');
+  const kr = ks.flatMap((k) => rs.map((r) => [k, r] as const));
+  const requantize = eight && !norm
+    ? `
+${kr
+  .map(([k, r]) =>
+    useSub
+      ? `    { let m = subgroupMax(mx${k}_${r}); if (sgid == 0u) { atomicMax(&red[rset + lb${r} * ${S}u + ${k}u], bitcast<u32>(m)); } }`
+      : `    atomicMax(&red[rset + lb${r} * ${S}u + ${k}u], bitcast<u32>(mx${k}_${r}));`,
+  )
+  .join('\n')}
+    workgroupBarrier();
+    if (lid < ${BPT * S}u) { atomicStore(&red[((iter + 1u) % 3u) * ${BPT * S}u + lid], 0u); }
+${kr
+  .map(
+    ([k, r]) => `    {
+      let am = bitcast<f32>(atomicLoad(&red[rset + lb${r} * ${S}u + ${k}u]));
+      if (word${r} == 0u) { absmax[blk${r} * ${S}u + ${k}u] = am; }
+      // One reciprocal per block; an all-zero block (am 0) encodes 0.
+      let inv = select(1.0 / am, 0.0, am == 0.0);
+      let x = ns${k}_${r} * inv;
+      let w = ${encName(k)}(x.x) | (${encName(k)}(x.y) << 8u) | (${encName(k)}(x.z) << 16u) | (${encName(k)}(x.w) << 24u);
+      st[${stIndex(k, r)}] = w ^ ${zeroXor(k)}u;
+    }`,
+  )
+  .join('\n')}`
+    : '';
+
+  const regs = eight && !norm
+    ? kr.map(([k, r]) => `    var mx${k}_${r} = 0.0;\n    var ns${k}_${r}: vec4<f32>;`).join('\n')
+    : '';
+  const builtins = [
+    '@builtin(local_invocation_id) lid3: vec3<u32>',
+    '@builtin(workgroup_id) wid3: vec3<u32>',
+    '@builtin(num_workgroups) nwg3: vec3<u32>',
+    useSub ? '@builtin(subgroup_invocation_id) sgid: u32' : '',
+  ].filter(Boolean);
+
+  const main = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${builtins.join(', ')}) {
+  let lid = lid3.x;
+  let wid = wid3.x;
+  let nwg = nwg3.x;
+${eight ? '  loadTables(lid);\n  workgroupBarrier();' : ''}
+  let nV4 = (u.n + 3u) / 4u;
+  let gradScale = ${shape.clip ? `clipBuf[${CLIP.scale}]` : 'u.gradScale'};
+${trustRule && !norm ? '  var trust = 1.0;\n  if (u.useTrust != 0u) { trust = normBuf[0]; }' : ''}
+${norm ? '  var psq = 0.0;\n  var usq = 0.0;' : ''}
+  var iter = 0u;
+  for (var tile = wid; tile < u.numTiles; tile += nwg) {
+${eight && !norm ? `    let rset = (iter % 3u) * ${BPT * S}u;` : ''}
+    iter += 1u;
+${eight ? rs.map((r) => `    let lb${r} = (${r * 1024}u + 4u * lid) / ${BS}u;\n    let word${r} = ((${r * 1024}u + 4u * lid) % ${BS}u) / 4u;\n    let blk${r} = tile * ${BPT}u + lb${r};`).join('\n') : ''}
+${regs}
+${perVec}
+${requantize}
+  }
+${norm ? normTail : ''}
+}`;
+  return decls.filter(Boolean).join('\n') + '\n' + main;
+}
+
+const normTail = /* wgsl */ `
+  sums[lid] = vec2<f32>(psq, usq);
+  workgroupBarrier();
+  for (var half = ${WORKGROUP / 2}u; half > 0u; half >>= 1u) {
+    if (lid < half) { sums[lid] += sums[lid + half]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    normBuf[4u + 2u * (u.partialBase + wid)] = sums[0].x;
+    normBuf[5u + 2u * (u.partialBase + wid)] = sums[0].y;
+  }`;
+
+/** Sums the norm pass's partials of one tensor and writes its trust ratio to normBuf[0]. */
+export function finalizeKernel(rule: WgslRule): string {
+  return `${uniformStruct(rule)}
+@group(0) @binding(6) var<storage, read_write> normBuf: array<f32>;
+var<workgroup> sums: array<vec2<f32>, ${WORKGROUP}>;
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(local_invocation_id) lid3: vec3<u32>) {
+  let lid = lid3.x;
+  var acc = vec2<f32>(0.0);
+  for (var i = lid; i < u.partialCount; i += ${WORKGROUP}u) {
+    acc += vec2<f32>(normBuf[4u + 2u * i], normBuf[5u + 2u * i]);
+  }
+  sums[lid] = acc;
+  workgroupBarrier();
+  for (var half = ${WORKGROUP / 2}u; half > 0u; half >>= 1u) {
+    if (lid < half) { sums[lid] += sums[lid + half]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    let pn = sqrt(sums[0].x);
+    let un = sqrt(sums[0].y);
+    var t = 1.0;
+    // Clamp the update norm to maxUnorm*||p||; a zero-norm tensor is updated unscaled.
+    if (pn > 0.0 && un > u.maxUnorm * pn) { t = u.maxUnorm * pn / un; }
+    normBuf[0] = t;
+  }
+}`;
+}
+
+const fixedStruct = `struct U {
+  n: u32, numTiles: u32, partialBase: u32, partialCount: u32,
+  useTrust: u32, gradScale: f32, lr: f32, maxUnorm: f32, percentile: f32,
+}
+@group(0) @binding(0) var<uniform> u: U;`;
+
+/** Percentile clipping, pass 1: per-workgroup sums of g² over the finite gradient elements. */
+export function gradNormKernel(tile: number): string {
+  const rs = [...Array(tile / 1024).keys()];
+  return `${fixedStruct}
+@group(0) @binding(2) var<storage, read> grad: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> clipBuf: array<f32>;
+var<workgroup> sums: array<f32, ${WORKGROUP}>;
+${finiteWgsl}
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid3: vec3<u32>, @builtin(num_workgroups) nwg3: vec3<u32>) {
+  let lid = lid3.x;
+  let nV4 = (u.n + 3u) / 4u;
+  var acc = 0.0;
+  for (var tile = wid3.x; tile < u.numTiles; tile += nwg3.x) {
+${rs.map((r) => `    {
+      let v4 = tile * ${tile / 4}u + ${r * 256}u + lid;
+      if (v4 < nV4) {
+        let g = grad[v4];
+        let idx = vec4<u32>(v4 * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
+        let gm = select(vec4<f32>(0.0), g, finite4(g) & (idx < vec4<u32>(u.n)));
+        acc += dot(gm, gm);
+      }
+    }`).join('\n')}
+  }
+  sums[lid] = acc;
+  workgroupBarrier();
+  for (var half = ${WORKGROUP / 2}u; half > 0u; half >>= 1u) {
+    if (lid < half) { sums[lid] += sums[lid + half]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { clipBuf[${CLIP.partials}u + u.partialBase + wid3.x] = sums[0]; }
+}`;
+}
+
+/**
+ * Percentile clipping, pass 2 (one workgroup): the gradient norm, recorded in the tensor's
+ * ring of the last 100 norms; the scale is (percentile-th smallest norm) / norm when the norm
+ * exceeds it, else 1 (as NormHistory.record).
+ */
+export function clipKernel(): string {
+  return `${fixedStruct}
+@group(0) @binding(7) var<storage, read_write> clipBuf: array<f32>;
+var<workgroup> sums: array<f32, ${WORKGROUP}>;
+var<workgroup> sorted: array<f32, ${CLIP.size}>;
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(local_invocation_id) lid3: vec3<u32>) {
+  let lid = lid3.x;
+  var acc = 0.0;
+  for (var i = lid; i < u.partialCount; i += ${WORKGROUP}u) { acc += clipBuf[${CLIP.partials}u + i]; }
+  sums[lid] = acc;
+  workgroupBarrier();
+  for (var half = ${WORKGROUP / 2}u; half > 0u; half >>= 1u) {
+    if (lid < half) { sums[lid] += sums[lid + half]; }
+    workgroupBarrier();
+  }
+  let norm = sqrt(sums[0]);
+  let count = bitcast<u32>(clipBuf[${CLIP.count}u]);
+  let n = min(count + 1u, ${CLIP.size}u);
+  // The history with this step's norm in its slot, then each value's rank (ties by position).
+  var v = 0.0;
+  if (lid < n) { v = select(clipBuf[${CLIP.history}u + lid], norm, lid == count % ${CLIP.size}u); }
+  workgroupBarrier();
+  if (lid < n) {
+    var rank = 0u;
+    for (var j = 0u; j < n; j++) {
+      let w = select(clipBuf[${CLIP.history}u + j], norm, j == count % ${CLIP.size}u);
+      rank += u32(w < v || (w == v && j < lid));
+    }
+    sorted[rank] = v;
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    clipBuf[${CLIP.history}u + count % ${CLIP.size}u] = norm;
+    clipBuf[${CLIP.count}u] = bitcast<f32>(count + 1u);
+    let clip = sorted[min(n - 1u, (u32(u.percentile) * n) / 100u)];
+    clipBuf[${CLIP.scale}u] = select(1.0, clip / norm, norm > clip);
+  }
+}`;
+}

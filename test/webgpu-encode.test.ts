@@ -1,0 +1,107 @@
+/**
+ * The fused kernels' 8-bit encoder (WGSL, structure-based search: no binary search) against
+ * the reference `nearestCode` plus the sign-keeping nudge, on values spread over every decade
+ * of the dynamic maps, the exact map values, their midpoints' neighbourhoods and the edges
+ * (0, ±1, the smallest magnitudes). Runs on SwiftShader where there is no GPU.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { createDynamicMap, nearestCode } from '../src/index.js';
+import { readBuffer, writeBytes } from '../src/kernels/webgpu/device.js';
+import { requestNodeDevice } from '../src/kernels/webgpu/node.js';
+import { nearestCodeWgsl, TABLES, tableData } from '../src/kernels/webgpu/tables.js';
+
+const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
+process.env.XDG_RUNTIME_DIR ??= '/tmp';
+
+const gpu = await requestNodeDevice().catch(() => null);
+const skip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see DESIGN §4)';
+
+async function encodeOnGpu(device: GPUDevice, x: Float32Array, signed: boolean): Promise<Uint32Array> {
+  const code = `
+@group(0) @binding(0) var<storage, read> tables: array<f32>;
+@group(0) @binding(1) var<storage, read> xs: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<u32>;
+${nearestCodeWgsl}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  loadTables(lid.x);
+  workgroupBarrier();
+  let i = wid.x * 256u + lid.x;
+  if (i < arrayLength(&xs)) { out[i] = ${signed ? 'encodeSigned' : 'encodeUnsigned'}(xs[i]); }
+}`;
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+  const tables = device.createBuffer({ size: TABLES.words * 4, usage });
+  writeBytes(device, tables, 0, tableData());
+  const xs = device.createBuffer({ size: x.byteLength, usage });
+  writeBytes(device, xs, 0, x);
+  const out = device.createBuffer({ size: x.byteLength, usage });
+  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
+  const bg = device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [tables, xs, out].map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bg);
+  pass.dispatchWorkgroups(Math.ceil(x.length / 256));
+  pass.end();
+  device.queue.submit([enc.finish()]);
+  const result = new Uint32Array(await readBuffer(device, out, x.byteLength));
+  for (const b of [tables, xs, out]) b.destroy();
+  return result;
+}
+
+/** The reference: nearest code, then (signed) the sign-keeping nudge of Blockwise8State. */
+function referenceCode(map: Float32Array, x: number, signed: boolean): number {
+  let c = nearestCode(map, x);
+  if (signed) {
+    if (x > 0 && map[c] < 0) c++;
+    else if (x < 0 && map[c] >= 0) c--;
+  }
+  return c;
+}
+
+function inputs(map: Float32Array, signed: boolean): Float32Array {
+  const xs: number[] = [0, 1, signed ? -1 : 0.5, 1e-9, 2.7e-7, 5.5e-7];
+  for (let i = 0; i < map.length; i++) {
+    const v = map[i];
+    xs.push(v, Math.fround(v * (1 + 1e-6)), Math.fround(v * (1 - 1e-6)));
+    if (i + 1 < map.length) {
+      const mid = (v + map[i + 1]) / 2;
+      xs.push(Math.fround(mid), Math.fround(mid * (1 + 1e-5)), Math.fround(mid * (1 - 1e-5)));
+    }
+  }
+  let s = 12345;
+  for (let i = 0; i < 20000; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    const mag = 10 ** (-9 * (s / 2 ** 32));
+    s = (s * 1664525 + 1013904223) >>> 0;
+    xs.push((signed && s & 1 ? -1 : 1) * mag);
+  }
+  return Float32Array.from(xs.map((v) => Math.max(signed ? -1 : 0, Math.min(1, v))));
+}
+
+describe('webgpu 8-bit encoder', { skip }, () => {
+  for (const signed of [true, false]) {
+    test(`${signed ? 'signed' : 'unsigned'} map: codes equal the reference except at exact ties`, async () => {
+      const map = createDynamicMap(signed);
+      const x = inputs(map, signed);
+      const got = await encodeOnGpu(gpu!.device, x, signed);
+      let ties = 0;
+      for (let i = 0; i < x.length; i++) {
+        const want = referenceCode(map, x[i], signed);
+        if (got[i] === want) continue;
+        // A tie: x (nearly) equidistant from both codes' values.
+        const dGot = Math.abs(x[i] - map[got[i]]);
+        const dWant = Math.abs(x[i] - map[want]);
+        assert.ok(Math.abs(got[i] - want) === 1 && Math.abs(dGot - dWant) <= 3e-7 * Math.abs(x[i]) + 1e-12, `x=${x[i]}: gpu code ${got[i]} (${map[got[i]]}), reference ${want} (${map[want]})`);
+        ties++;
+      }
+      assert.ok(ties <= 2 * map.length, `${ties} ties`);
+    });
+  }
+});

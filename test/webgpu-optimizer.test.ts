@@ -1,0 +1,249 @@
+/**
+ * The WebGPU fused kernels against the CPU reference kernel, on SwiftShader where there is no
+ * GPU (DESIGN §4). Each step starts both paths from the SAME params and states (the CPU's
+ * state dict uploaded to the GPU), so every comparison checks one fused step: parameters
+ * within float32 rounding of the update, 8-bit codes equal except near-ties (then adjacent),
+ * absmax and float32 states within float32 rounding. Covers every rule 8/32-bit, partial blocks
+ * and partial vec4s, several block sizes, chunking (a forced small binding limit), grid-stride
+ * walks and non-finite gradients.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import * as bitopt from '../src/index.js';
+import type { Optimizer, StateDict, StateEntry } from '../src/index.js';
+import { createGpuTensor, readGpuTensor, writeGpuTensor, type GpuTensor } from '../src/kernels/webgpu/device.js';
+import { requestNodeDevice } from '../src/kernels/webgpu/node.js';
+import { createWebgpuOptimizer, type OptimizerClass, type WebgpuEngineOptions } from '../src/kernels/webgpu/optimizer.js';
+
+const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
+process.env.XDG_RUNTIME_DIR ??= '/tmp';
+
+const gpu = await requestNodeDevice().catch(() => null);
+const skip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see DESIGN §4)';
+if (!gpu) console.log(`# webgpu tests skipped: ${skip}`);
+const device = gpu?.device as GPUDevice;
+
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Values over nine decades (so every map decade is used), random signs. */
+function wide(n: number, r: () => number, scale: number): Float32Array {
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = (r() < 0.5 ? -1 : 1) * scale * 10 ** (-9 * r());
+  return x;
+}
+
+type AnyClass = OptimizerClass<any>;
+
+interface Case {
+  name: string;
+  cls: AnyClass;
+  options?: Record<string, unknown>;
+  length: number;
+  engine?: WebgpuEngineOptions;
+  steps?: number;
+  nonFinite?: boolean;
+  /** Gradient magnitude per step (varied to make percentile clipping act). */
+  gradScales?: number[];
+}
+
+function sameFloat(a: number, b: number, rel: number, abs: number): boolean {
+  return Math.abs(a - b) <= rel * Math.max(Math.abs(a), Math.abs(b)) + abs;
+}
+
+function compareStates(label: string, gpuStates: StateEntry[], cpuStates: StateEntry[]): void {
+  assert.equal(gpuStates.length, cpuStates.length, `${label}: state count`);
+  gpuStates.forEach((gs, k) => {
+    const cs = cpuStates[k];
+    assert.equal(gs.format, cs.format, `${label}: state ${k} format`);
+    if (gs.format === 'blockwise8' && cs.format === 'blockwise8') {
+      let mismatches = 0;
+      for (let i = 0; i < cs.codes.length; i++) {
+        if (gs.codes[i] === cs.codes[i]) continue;
+        mismatches++;
+        assert.ok(Math.abs(gs.codes[i] - cs.codes[i]) <= 1, `${label}: state ${k} code ${i}: gpu ${gs.codes[i]} cpu ${cs.codes[i]}`);
+      }
+      assert.ok(mismatches <= Math.max(2, cs.codes.length * 2e-3), `${label}: state ${k}: ${mismatches} of ${cs.codes.length} codes differ`);
+      for (let b = 0; b < cs.absmax.length; b++) {
+        assert.ok(sameFloat(gs.absmax[b], cs.absmax[b], 2e-6, 0), `${label}: state ${k} absmax ${b}: gpu ${gs.absmax[b]} cpu ${cs.absmax[b]}`);
+      }
+    } else if (gs.format === 'float32' && cs.format === 'float32') {
+      let scale = 0;
+      for (const v of cs.values) scale = Math.max(scale, Math.abs(v));
+      for (let i = 0; i < cs.values.length; i++) {
+        assert.ok(sameFloat(gs.values[i], cs.values[i], 2e-6, scale * 1e-7), `${label}: state ${k}[${i}]: gpu ${gs.values[i]} cpu ${cs.values[i]}`);
+      }
+    }
+  });
+}
+
+async function runCase(c: Case): Promise<void> {
+  const r = rng(c.length * 31 + c.name.length);
+  const n = c.length;
+  const p0 = new Float32Array(n);
+  for (let i = 0; i < n; i++) p0[i] = (r() - 0.5) * 2;
+  const cpuParam = p0.slice();
+  const cpu: Optimizer<any> = new c.cls([cpuParam], c.options);
+  cpu.setKernel(bitopt.createReferenceKernel()); // the specification, whatever the default kernel is
+  const param = createGpuTensor(device, p0);
+  const gradT = createGpuTensor(device, n);
+  const opt = createWebgpuOptimizer(device, c.cls, [param], c.options, c.engine);
+  try {
+    const steps = c.steps ?? 3;
+    for (let t = 1; t <= steps; t++) {
+      const label = `${c.name} n=${n} step ${t}`;
+      const grad = wide(n, r, c.gradScales?.[t - 1] ?? 1);
+      const bad: number[] = [];
+      if (c.nonFinite && t === 2) {
+        for (const [i, v] of [[0, NaN], [5, Infinity], [n - 1, -Infinity], [Math.floor(n / 2), NaN]] as const) {
+          grad[i] = v;
+          bad.push(i);
+        }
+      }
+      // Same starting point: the CPU's params and states on the GPU.
+      writeGpuTensor(device, param, cpuParam);
+      if (t > 1) opt.loadStateDict(cpu.stateDict());
+      const before = cpuParam.slice();
+      writeGpuTensor(device, gradT, grad);
+      await opt.step([gradT]);
+      await cpu.step([grad]);
+      await opt.sync();
+      const got = await readGpuTensor(device, param);
+      let mismatches = 0;
+      for (let i = 0; i < n; i++) {
+        const delta = Math.abs(cpuParam[i] - before[i]);
+        if (!sameFloat(got[i], cpuParam[i], 3e-7, 1e-4 * delta + 1e-12)) {
+          mismatches++;
+          if (mismatches > Math.max(1, n * 5e-4)) assert.fail(`${label}: param ${i}: gpu ${got[i]} cpu ${cpuParam[i]} (was ${before[i]})`);
+        }
+      }
+      for (const i of bad) assert.equal(got[i], before[i], `${label}: param ${i} with a non-finite gradient changed`);
+      const gd: StateDict = await opt.stateDictAsync();
+      const cd = cpu.stateDict();
+      assert.equal(gd.tensors[0].step, cd.tensors[0].step, `${label}: step count`);
+      compareStates(label, gd.tensors[0].states, cd.tensors[0].states);
+      const [gh, ch] = [gd.tensors[0].clipHistory, cd.tensors[0].clipHistory];
+      assert.equal(gh === null, ch === null, `${label}: clip history presence`);
+      if (gh && ch) {
+        assert.equal(gh.count, ch.count, `${label}: clip history count`);
+        for (let i = 0; i < Math.min(ch.count, 100); i++) assert.ok(sameFloat(gh.norms[i], ch.norms[i], 1e-5, 0), `${label}: clip norm ${i}: gpu ${gh.norms[i]} cpu ${ch.norms[i]}`);
+      }
+      for (const i of bad) {
+        for (const s of gd.tensors[0].states) {
+          const v = s.format === 'float32' ? s.values[i] : s.map[s.codes[i]];
+          assert.equal(v, 0, `${label}: state of element ${i} with a non-finite gradient is not 0`);
+        }
+      }
+    }
+  } finally {
+    opt.destroy();
+    param.buffer.destroy();
+    gradT.buffer.destroy();
+  }
+}
+
+const pairs: [string, AnyClass, AnyClass, Record<string, unknown>?][] = [
+  ['Adam', bitopt.Adam8bit, bitopt.Adam, { weightDecay: 0.01 }],
+  ['AdamW', bitopt.AdamW8bit, bitopt.AdamW],
+  ['SGD', bitopt.SGD8bit, bitopt.SGD, { momentum: 0.9, weightDecay: 1e-3 }],
+  ['RMSprop', bitopt.RMSprop8bit, bitopt.RMSprop, { weightDecay: 1e-3 }],
+  ['Adagrad', bitopt.Adagrad8bit, bitopt.Adagrad],
+  ['Lion', bitopt.Lion8bit, bitopt.Lion, { weightDecay: 0.1 }],
+  ['AdEMAMix', bitopt.AdEMAMix8bit, bitopt.AdEMAMix],
+  ['LAMB', bitopt.LAMB8bit, bitopt.LAMB, { maxUnorm: 0.5, lr: 1e-2 }],
+  ['LARS', bitopt.LARS8bit, bitopt.LARS, { lr: 1e-1 }],
+];
+
+describe('webgpu fused kernels vs the CPU reference', { skip }, () => {
+  before(() => assert.ok(device));
+  for (const [name, c8, c32, options] of pairs) {
+    // 10002 elements: a partial last block and a partial last vec4.
+    test(`${name} 8-bit`, () => runCase({ name: `${name}8bit`, cls: c8, options, length: 10002, nonFinite: true }));
+    test(`${name} 32-bit`, () => runCase({ name, cls: c32, options, length: 5001, nonFinite: true }));
+  }
+  for (const blockSize of [64, 2048, 4096]) {
+    test(`Adam 8-bit, blockSize ${blockSize}`, () =>
+      runCase({ name: 'Adam8bit', cls: bitopt.Adam8bit, options: { blockSize }, length: 3 * blockSize + 37 + 4096, steps: 2 }));
+  }
+  test('chunking: a 64 KiB binding limit and 3 workgroups per chunk (8-bit AdEMAMix, LAMB)', async () => {
+    const engine = { maxBindingBytes: 65536, maxWorkgroups: 3 };
+    await runCase({ name: 'AdEMAMix8bit', cls: bitopt.AdEMAMix8bit, length: 40000, engine, steps: 2 });
+    await runCase({ name: 'LAMB8bit', cls: bitopt.LAMB8bit, options: { maxUnorm: 0.5 }, length: 40000, engine, steps: 2 });
+    await runCase({ name: 'Adam', cls: bitopt.Adam, length: 40000, engine, steps: 2 });
+  });
+  test('2 and 4 vec4s per thread per tile (unroll), several block sizes', async () => {
+    for (const [blockSize, unroll] of [[64, 2], [256, 2], [1024, 2], [256, 4], [2048, 4]]) {
+      await runCase({ name: 'Adam8bit', cls: bitopt.Adam8bit, options: { blockSize }, length: 2 * blockSize * unroll + 4099, engine: { unroll }, steps: 2, nonFinite: true });
+    }
+    await runCase({ name: 'AdEMAMix8bit', cls: bitopt.AdEMAMix8bit, length: 12345, engine: { unroll: 2, maxBindingBytes: 65536, maxWorkgroups: 2 }, steps: 2 });
+  });
+  test('percentile clipping (history, scale and checkpoint on the GPU)', async () => {
+    const gradScales = [1, 3, 0.5, 10];
+    await runCase({ name: 'Adam8bit', cls: bitopt.Adam8bit, options: { percentileClipping: 5 }, length: 9001, steps: 4, gradScales, nonFinite: true });
+    await runCase({ name: 'LAMB', cls: bitopt.LAMB, options: { percentileClipping: 50, maxUnorm: 0.5 }, length: 5000, steps: 4, gradScales });
+    await runCase({ name: 'Lion8bit', cls: bitopt.Lion8bit, options: { percentileClipping: 20 }, length: 40000, steps: 3, gradScales, engine: { maxBindingBytes: 65536, maxWorkgroups: 3 } });
+  });
+  test('without subgroups (shared-memory atomics only)', () =>
+    runCase({ name: 'Adam8bit', cls: bitopt.Adam8bit, length: 9000, engine: { subgroups: false }, steps: 2, nonFinite: true }));
+});
+
+describe('webgpu optimizer API', { skip }, () => {
+  let tensors: GpuTensor[] = [];
+  after(() => tensors.forEach((t) => t.buffer.destroy()));
+
+  test('small tensors keep float32 state, large ones 8-bit; state dict round-trips through the CPU class', async () => {
+    const r = rng(7);
+    const small = createGpuTensor(device, wide(100, r, 1));
+    const big = createGpuTensor(device, wide(5000, r, 1));
+    tensors.push(small, big);
+    const opt = createWebgpuOptimizer(device, bitopt.Adam8bit, [small, big], { lr: 1e-2 });
+    await opt.step([createGpuTensor(device, wide(100, r, 1)), createGpuTensor(device, wide(5000, r, 1))]);
+    const dict = await opt.stateDictAsync();
+    assert.equal(dict.optimizer, 'Adam8bit');
+    assert.deepEqual(dict.tensors[0].states.map((s) => s.format), ['float32', 'float32']);
+    assert.deepEqual(dict.tensors[1].states.map((s) => s.format), ['blockwise8', 'blockwise8']);
+    const cpu = new bitopt.Adam8bit([new Float32Array(100), new Float32Array(5000)], { lr: 1e-2 });
+    cpu.loadStateDict(dict);
+    const back = cpu.stateDict();
+    opt.loadStateDict(back);
+    const again = await opt.stateDictAsync();
+    assert.deepEqual(again.tensors, dict.tensors);
+    assert.equal(opt.stepCount(1), 1);
+    opt.destroy();
+  });
+
+  test('bad input throws an Error naming the problem', async () => {
+    const p = createGpuTensor(device, 64);
+    tensors.push(p);
+    assert.throws(() => createWebgpuOptimizer(device, bitopt.Adam8bit, [p], { lr: -1 } as never), /lr/);
+    assert.throws(() => createWebgpuOptimizer(device, bitopt.Adam8bit, [p], { nope: 1 } as never), /unknown option 'nope'/);
+    const opt = createWebgpuOptimizer(device, bitopt.Adam8bit, [p]);
+    await assert.rejects(opt.step([createGpuTensor(device, 8)]), /gradient 0 has 8 elements/);
+    await assert.rejects(opt.step([]), /got 0 gradients/);
+    opt.destroy();
+  });
+
+  test('a WebGPU validation error (a destroyed gradient buffer) surfaces as a clear Error from sync() and the next step()', async () => {
+    const p = createGpuTensor(device, 4096);
+    const g = createGpuTensor(device, 4096);
+    tensors.push(p);
+    const opt = createWebgpuOptimizer(device, bitopt.Lion8bit, [p]);
+    await opt.step([g]);
+    await opt.sync();
+    g.buffer.destroy();
+    await opt.step([g]); // enqueued: WebGPU reports the error asynchronously
+    await assert.rejects(opt.sync(), /Lion8bit\.step: WebGPU validation error/);
+    await assert.rejects(opt.step([g]), /Lion8bit\.step: WebGPU validation error/);
+    opt.destroy();
+  });
+});
