@@ -1,0 +1,138 @@
+/**
+ * bitopt/tfjs on tfjs's webgpu backend (in Node through the `webgpu` package; SwiftShader where
+ * there is no GPU, DESIGN §4): bitopt's WGSL kernels step the backend's own buffers, and the
+ * results equal the cpu backend's up to float32 rounding. Skips only when no adapter exists.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import * as tfl from '@tensorflow/tfjs-layers';
+import * as bitopt from '../src/tfjs/index.js';
+
+const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
+process.env.XDG_RUNTIME_DIR ??= '/tmp';
+
+/** Keeps the Dawn instance alive as long as the process (DESIGN §4). */
+let gpuInstance: GPU | undefined;
+
+async function webgpuAvailable(): Promise<string | false> {
+  try {
+    const { create, globals } = (await import('webgpu')) as unknown as { create(o: string[]): GPU; globals: object };
+    Object.assign(globalThis, globals);
+    gpuInstance = create([]);
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: gpuInstance }, configurable: true, writable: true });
+    if (!(await gpuInstance.requestAdapter())) return 'no WebGPU adapter (install chromium for SwiftShader, see DESIGN §4)';
+    await import('@tensorflow/tfjs-backend-webgpu');
+    if (!(await tf.setBackend('webgpu'))) return 'the tfjs webgpu backend did not initialise';
+    await tf.setBackend('cpu');
+    return false;
+  } catch (e) {
+    return `WebGPU unavailable: ${(e as Error).message}`;
+  }
+}
+
+const skip = await webgpuAvailable();
+if (skip) console.log(`# tfjs webgpu tests skipped: ${skip}`);
+
+/** Steps one variable per size with `make()` on the current backend; returns the final values. */
+async function fixedRun(make: () => bitopt.BitoptOptimizer, sizes: number[], steps: number): Promise<{ values: Float32Array[]; weights: Float32Array[] }> {
+  const opt = make();
+  const vars = sizes.map((n, i) => tf.variable(tf.randomNormal([n], 0, 1, 'float32', 10 + i), true, `wg_${tf.getBackend()}_${i}_${Math.random()}`));
+  for (let t = 0; t < steps; t++) {
+    const grads = sizes.map((n, i) => tf.randomNormal([n], 0.1, 1, 'float32', 1 + 100 * t + i)); // seed 0 would mean unseeded
+    opt.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: grads[i] })));
+    tf.dispose(grads);
+  }
+  const values = await Promise.all(vars.map(async (v) => (await v.data()) as Float32Array));
+  const w = await opt.getWeights();
+  const weights = await Promise.all(w.slice(1).filter((x) => x.tensor.dtype === 'float32').map(async (x) => (await x.tensor.data()) as Float32Array));
+  tf.dispose([...vars, ...w.map((x) => x.tensor)]);
+  opt.dispose();
+  return { values, weights };
+}
+
+test('webgpu backend: Adam8bit and Adam give the cpu backend\'s parameters (fixed gradients, 8 steps)', { skip }, async () => {
+  // 5003: partial block and partial vec4 (gradient padded); 4096: gradient bound in place.
+  const sizes = [5003, 4096, 300];
+  for (const make of [() => bitopt.adam8bit(1e-2, { min8bitSize: 256 }), () => bitopt.adam(1e-2)]) {
+    await tf.setBackend('cpu');
+    const cpu = await fixedRun(make, sizes, 8);
+    await tf.setBackend('webgpu');
+    const gpu = await fixedRun(make, sizes, 8);
+    await tf.setBackend('cpu');
+    const lr = 1e-2;
+    cpu.values.forEach((c, i) => {
+      let worst = 0;
+      let sum = 0;
+      c.forEach((v, j) => {
+        const d = Math.abs(v - gpu.values[i][j]);
+        worst = Math.max(worst, d);
+        sum += d;
+      });
+      // Float32 rounding of 8 updates of size <= ~lr: ~1e-6·lr each. An 8-bit code that lands
+      // on the other side of a near-tie moves one state element by one map step, changing that
+      // element's later updates by a few % of lr: bounded by 8 steps · 0.1·lr, and rare
+      // (measured on SwiftShader: max 2.4e-7, mean 3e-9: no code differed).
+      assert.ok(worst < 0.8 * lr, `${make().getClassName()} tensor ${i}: max |Δp| ${worst}`);
+      assert.ok(sum / c.length < 1e-5 * lr, `${make().getClassName()} tensor ${i}: mean |Δp| ${sum / c.length}`);
+    });
+  }
+});
+
+test('webgpu backend: model.fit with adam8bit trains; getWeights reads the 8-bit state back from the GPU', { skip }, async () => {
+  await tf.setBackend('webgpu');
+  const x = tf.randomNormal([64, 8], 0, 1, 'float32', 1);
+  const y = tf.sin(tf.sum(x, 1, true));
+  const m = tfl.sequential({ layers: [
+    tfl.layers.dense({ units: 128, inputShape: [8], activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }) }),
+    tfl.layers.dense({ units: 64, activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }) }),
+    tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 3 }) }),
+  ] });
+  const opt = bitopt.adam8bit(3e-3);
+  m.compile({ optimizer: opt, loss: 'meanSquaredError' });
+  const h = await m.fit(x, y, { epochs: 15, batchSize: 16, shuffle: false, verbose: 0 });
+  const loss = h.history.loss as number[];
+  assert.ok(loss.at(-1)! < 0.7 * loss[0], `loss fell from ${loss[0]} to ${loss.at(-1)}`);
+  assert.equal(opt.stepCount(m.trainableWeights[2].read() as tf.Variable), 60);
+  // The 128×64 kernel: 8-bit state (2 B/param + absmax) read back from the GPU.
+  const states = await bitopt.decodeVariableStates((await opt.getWeights()).slice(1));
+  const big = states.find((s) => s.shape.join() === '128,64')!;
+  assert.deepEqual(big.dict.tensors[0].states.map((s) => s.format), ['blockwise8', 'blockwise8']);
+  assert.equal(big.dict.tensors[0].step, 60);
+  tf.dispose([x, y]);
+  await tf.setBackend('cpu');
+});
+
+test('webgpu backend: optimizer weights saved on the cpu backend restore on webgpu and continue like the cpu', { skip }, async () => {
+  const n = 6000;
+  const steps = (opt: tf.Optimizer, v: tf.Variable, from: number) => {
+    for (let t = from; t < from + 4; t++) {
+      const g = tf.randomNormal([n], 0.1, 1, 'float32', 7 + t);
+      opt.applyGradients([{ name: v.name, tensor: g }]);
+      g.dispose();
+    }
+  };
+  await tf.setBackend('cpu');
+  const v = tf.variable(tf.randomNormal([n], 0, 1, 'float32', 3), true, 'restore_cpu');
+  const opt = bitopt.adam8bit(1e-2);
+  steps(opt, v, 0);
+  const saved = await opt.getWeights();
+  const savedValues = (await v.data()) as Float32Array;
+  steps(opt, v, 4);
+  const cpu = (await v.data()) as Float32Array;
+  const savedCopies = await Promise.all(saved.map(async (w) => ({ name: w.name, values: await w.tensor.data(), shape: w.tensor.shape, dtype: w.tensor.dtype })));
+  await tf.setBackend('webgpu');
+  const vg = tf.variable(tf.tensor(savedValues, [n]), true, 'restore_gpu');
+  const restored = bitopt.adam8bit(1e-2);
+  await restored.setWeights(savedCopies.map((w) => ({ name: w.name, tensor: tf.tensor(w.values, w.shape, w.dtype) })));
+  steps(restored, vg, 4);
+  const gpu = (await vg.data()) as Float32Array;
+  let worst = 0;
+  cpu.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - gpu[j]))));
+  assert.ok(worst < 1e-5, `max |Δp| ${worst}`);
+  assert.equal(restored.stepCount(vg), 8);
+  await tf.setBackend('cpu');
+});
