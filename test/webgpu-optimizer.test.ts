@@ -15,6 +15,7 @@ import type { Optimizer, StateDict, StateEntry } from '../src/index.js';
 import { createGpuTensor, readGpuTensor, writeGpuTensor, type GpuTensor } from '../src/kernels/webgpu/device.js';
 import { requestNodeDevice } from '../src/kernels/webgpu/node.js';
 import { createWebgpuOptimizer, type OptimizerClass, type WebgpuEngineOptions } from '../src/kernels/webgpu/optimizer.js';
+import { rng } from './helpers/float64-rules.js';
 
 const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
@@ -24,17 +25,6 @@ const gpu = await requestNodeDevice().catch(() => null);
 const skip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see DESIGN §4)';
 if (!gpu) console.log(`# webgpu tests skipped: ${skip}`);
 const device = gpu?.device as GPUDevice;
-
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Values over nine decades (so every map decade is used), random signs. */
 function wide(n: number, r: () => number, scale: number): Float32Array {
