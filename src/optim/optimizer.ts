@@ -293,6 +293,7 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
       }
       return this.check(g.options, [], `group ${gi}`);
     });
+    if (dict.overrides != null && !Array.isArray(dict.overrides)) throw new Error(`${who}: overrides must be an array, got ${typeof dict.overrides}`);
     const overrides = (dict.overrides ?? []).map((o) => {
       const slot = this.slots[o?.param];
       if (!slot) throw new Error(`${who}: override for unknown parameter ${String(o?.param)}`);

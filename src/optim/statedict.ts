@@ -61,9 +61,9 @@ function expectArray<T>(v: unknown, type: { new (n: number): T; name: string }, 
   return v as T;
 }
 
-function checkFinite(a: Float32Array | Float64Array, where: string, min = -Infinity): void {
+function checkFinite(a: Float32Array | Float64Array, where: string, min = -Infinity, allowPlusInfinity = false): void {
   for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i]) || a[i] < min) fail(where, `value ${i} is ${a[i]}`);
+    if ((!Number.isFinite(a[i]) && !(allowPlusInfinity && a[i] === Infinity)) || a[i] < min) fail(where, `value ${i} is ${a[i]}`);
   }
 }
 
@@ -102,7 +102,11 @@ function parseStateEntry(raw: unknown, sign: StateSign, length: number, where: s
   if (e.sign !== sign) fail(where, `sign must be '${sign}', got ${String(e.sign)}`);
   if (e.format === 'float32') {
     const values = expectArray(e.values, Float32Array, length, `${where}.values`);
-    checkFinite(values, `${where}.values`);
+    // A float32 second-moment state (unsigned) overflows to +Infinity when g² exceeds float32 on
+    // every backend (the element's update is then 0, never NaN); such a checkpoint must load.
+    // A negative one never arises and would turn into NaN through sqrt().
+    const unsigned = sign === 'unsigned';
+    checkFinite(values, `${where}.values`, unsigned ? 0 : -Infinity, unsigned);
     return new Float32State(sign, values.slice());
   }
   if (e.format === 'blockwise8') {

@@ -57,6 +57,7 @@ ${fields}
 }
 
 const finiteWgsl = /* wgsl */ `
+const F32_MAX = 0x1.fffffep+127f;
 fn finite4(x: vec4<f32>) -> vec4<bool> {
   return (bitcast<vec4<u32>>(x) & vec4<u32>(0x7f800000u)) != vec4<u32>(0x7f800000u);
 }
@@ -170,11 +171,18 @@ ${kr
 ${kr
   .map(
     ([k, r]) => `    {
-      let am = bitcast<f32>(atomicLoad(&red[rset + lb${r} * ${S}u + ${k}u]));
+      // A state that overflowed float32 saturates at the largest float32, as the CPU stores do,
+      // so the block keeps a finite absmax (and its infinite elements encode as ±1).
+      let am = min(bitcast<f32>(atomicLoad(&red[rset + lb${r} * ${S}u + ${k}u])), F32_MAX);
       if (word${r} == 0u) { absmax[blk${r} * ${S}u + ${k}u] = am; }
-      // One reciprocal per block; an all-zero block (am 0) encodes 0.
-      let inv = select(1.0 / am, 0.0, am == 0.0);
-      let x = ns${k}_${r} * inv;
+      // One reciprocal per block; an all-zero block (am 0) encodes 0. Past 2^120 the reciprocal
+      // would be denormal (flushed to 0 on GPUs): that rare block scales both factors by 2^8.
+      var x: vec4<f32>;
+      if (am > 0x1p120f) {
+        x = clamp((ns${k}_${r} * 0x1p-8f) * (0x1p8f / am), vec4<f32>(-1.0), vec4<f32>(1.0));
+      } else {
+        x = ns${k}_${r} * select(1.0 / am, 0.0, am == 0.0);
+      }
       let w = ${encName(k)}(x.x) | (${encName(k)}(x.y) << 8u) | (${encName(k)}(x.z) << 16u) | (${encName(k)}(x.w) << 24u);
       st[${stIndex(k, r)}] = w ^ ${zeroXor(k)}u;
     }`,
