@@ -6,10 +6,11 @@
  * chunk of the tensor. Nothing here allocates, so every instance (one per thread) is stateless
  * apart from a few globals.
  *
- * The maths is the reference kernel's (src/kernels/cpu/reference.ts, src/optim/rules/*.ts) in
- * float32. Block-wise quantization follows src/quant/blockwise.ts exactly: r = x / absmax as a
- * float32 division, then the nearest-code search via a lookup table built on the JS side from
- * the reference `nearestCode` (so codes are identical for identical r). The table is indexed by
+ * The maths is the reference kernel's (src/kernels/cpu/reference.ts, src/optim/rules/*.ts),
+ * in float64 where it decides the states (always) and the parameters (exact mode). Block-wise
+ * quantization follows src/quant/blockwise.ts exactly: r = x / absmax as a float32 division,
+ * then the nearest-code search via a lookup table built on the JS side from the reference
+ * `nearestCode` (so codes are identical for identical r). The table is indexed by
  * the float bits of r: sign, exponent and 7 mantissa bits (one cell per 1/128 octave); each cell
  * holds the code of its low end and at most one threshold where the code steps up by one.
  */
@@ -29,7 +30,7 @@ const D_SCRATCH: i32 = 16; // per-thread scratch base
 const D_CHUNKS: i32 = 17;
 const D_NORMS: i32 = 18; // float64 pairs per block
 const D_NSTATES: i32 = 19;
-const D_FLOAT32: i32 = 20; // 1: float32 arithmetic (fast mode), 0: float64 as the reference
+const D_FLOAT32: i32 = 20; // 1: float32 parameter maths (states still float64), 0: all float64 as the reference
 
 const F_BASE: usize = 256; // byte offset of the float64 coefficients
 const F_GRADSCALE: i32 = 0;
@@ -68,6 +69,7 @@ const CELLS: i32 = KHI - KLO + 1;
 const T_MAP: usize = 0; // float32[256]
 const T_ZERO: usize = 1024; // i32: code of 0
 const T_CELL: usize = 1040; // u32[2·CELLS]: positive cells, then negative cells
+const T_FLAT: usize = T_CELL + 8 * <usize>CELLS; // u32[65536]: the same cells indexed by r's bits >>> 16
 
 // ---- scratch layout per thread --------------------------------------------------------------
 const MAX_BLOCK: usize = 4096;
@@ -119,6 +121,58 @@ let normP: f64 = 0;
   // x = ±0 takes the code of 0 (no sign nudge: it has no sign); NaN takes code 0 as in the reference.
   code = v128.andnot(code, f32x4.ne(r, r));
   return v128.bitselect(zeroCode, code, f32x4.eq(x, f32x4.splat(0)));
+}
+
+/**
+ * quant4 for the update kernels, where x is finite and |x| <= absmax (so 0 <= |r| <= 1): the
+ * cell index is r's high 16 bits, straight into the flat table; about half the operations of
+ * quant4.
+ */
+@inline function quant4f(x: v128, absmax: v128, flat: usize): v128 {
+  // x + 0 turns -0 into +0 (and nothing else): r = ±0 then means x = 0 (cell +0, the code of
+  // 0) or a nonzero x whose quotient underflowed (cell -0 keeps the sign nudge, as the reference).
+  const r = f32x4.div(f32x4.add(x, f32x4.splat(0)), absmax);
+  const idx = v128.and(i32x4.shr_u(r, 14), i32x4.splat(~3));
+  let e = v128.load32_zero(flat + <usize>i32x4.extract_lane(idx, 0));
+  e = v128.load32_lane(flat + <usize>i32x4.extract_lane(idx, 1), e, 1);
+  e = v128.load32_lane(flat + <usize>i32x4.extract_lane(idx, 2), e, 2);
+  e = v128.load32_lane(flat + <usize>i32x4.extract_lane(idx, 3), e, 3);
+  const low = i32x4.splat(0xffff);
+  const above = i32x4.gt_s(v128.and(r, low), v128.and(e, low));
+  const neg = i32x4.shr_s(r, 31);
+  return i32x4.add(i32x4.sub(i32x4.shr_u(e, 16), v128.xor(above, neg)), neg);
+}
+
+/** quantizeBlock for the update kernels (finite values, absmax their max magnitude). */
+function quantizeBlockF(src: usize, n: i32, codes: usize, tab: usize, absmaxIn: f32): void {
+  if (absmaxIn == 0) {
+    memory.fill(codes, <u8>load<i32>(tab + T_ZERO), <usize>n);
+    return;
+  }
+  const amv = f32x4.splat(absmaxIn);
+  const flat = tab + T_FLAT;
+  let j: i32 = 0;
+  for (; j + 16 <= n; j += 16) {
+    const p = src + (<usize>j << 2);
+    const c0 = quant4f(v128.load(p), amv, flat);
+    const c1 = quant4f(v128.load(p, 16), amv, flat);
+    const c2 = quant4f(v128.load(p, 32), amv, flat);
+    const c3 = quant4f(v128.load(p, 48), amv, flat);
+    v128.store(codes + <usize>j, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c0, c1), i16x8.narrow_i32x4_u(c2, c3)));
+  }
+  for (; j < n; j += 4) {
+    // The tail of a partial block reads up to 3 values past n: scratch is padded with zeros.
+    const c = quant4f(v128.load(src + (<usize>j << 2)), amv, flat);
+    const packed = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c, c), i16x8.narrow_i32x4_u(c, c));
+    const left = n - j;
+    const dst = codes + <usize>j;
+    if (left >= 4) v128.store32_lane(dst, packed, 0);
+    else {
+      v128.store8_lane(dst, packed, 0);
+      if (left > 1) v128.store8_lane(dst, packed, 1, 1);
+      if (left > 2) v128.store8_lane(dst, packed, 2, 2);
+    }
+  }
 }
 
 /** Quantizes n float32 values at src into codes; returns the absmax it used. */
@@ -374,32 +428,84 @@ function updateRun(desc: usize, rule: i32, mode: i32, n: i32, p: usize, g: usize
 }
 
 
-// ---- fast mode: float32 arithmetic, four elements at a time ------------------------------------
-// Same formulas with float32 coefficients and float32 intermediates: states and parameters
-// agree with the reference to a few ulps (not bit for bit), at about twice the speed of the
-// float64 path. Opt-in (WasmKernelOptions.precision = 'float32').
+// ---- fast mode: exact states, float32 parameter maths, four elements at a time ----------------
+// The new states are computed in float64 exactly as the reference computes them (so states,
+// absmax and 8-bit codes are bit-identical: no tie or underflow can differ), then everything
+// that only feeds the parameter (sqrt, division, p - lr·dir, decay) runs in float32 on four
+// lanes: parameters agree with the reference to a few ulps. This is where the exact mode spends
+// most of its time (float64 sqrt/div on two lanes).
+
+// Fused decode (float32 mode, 8-bit states): when fcK != 0, state K's old values are read as
+// map[code] × absmax straight from its codes instead of from a dequantized scratch copy.
+let fc0: usize = 0;
+let fc1: usize = 0;
+let fc2: usize = 0;
+let fam0: f32 = 0;
+let fam1: f32 = 0;
+let fam2: f32 = 0;
+let fmap0: usize = 0;
+let fmap1: usize = 0;
+let fmap2: usize = 0;
+
+/** Four old state values at byte offset o: decoded from codes c (if c != 0) or loaded from s. */
+@inline function ld4(s: usize, c: usize, o: usize, map: usize, am: v128): v128 {
+  if (c == 0) return v128.load(s + o);
+  const q = c + (o >> 2);
+  let v = v128.load32_zero(map + (<usize>load<u8>(q) << 2));
+  v = v128.load32_lane(map + (<usize>load<u8>(q, 1) << 2), v, 1);
+  v = v128.load32_lane(map + (<usize>load<u8>(q, 2) << 2), v, 2);
+  v = v128.load32_lane(map + (<usize>load<u8>(q, 3) << 2), v, 3);
+  return f32x4.mul(v, am);
+}
 
 @inline function dfs(desc: usize, slot: i32): v128 {
   return f32x4.splat(<f32>df(desc, slot));
 }
-@inline function fin4(g: v128): v128 {
-  return f32x4.eq(f32x4.sub(g, g), f32x4.splat(0));
+@inline function lo64(x: v128): v128 {
+  return f64x2.promote_low_f32x4(x);
 }
-@inline function sign4(x: v128): v128 {
-  const one = f32x4.splat(1);
-  return v128.bitselect(one, v128.bitselect(f32x4.neg(one), x, f32x4.lt(x, f32x4.splat(0))), f32x4.gt(x, f32x4.splat(0)));
+@inline function hi64(x: v128): v128 {
+  return f64x2.promote_low_f32x4(i32x4.shuffle(x, x, 2, 3, 2, 3));
+}
+/** Rounds two float64 pairs to one float32x4 (lo lanes 0-1, hi lanes 2-3). */
+@inline function join32(a: v128, b: v128): v128 {
+  return i32x4.shuffle(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 1, 4, 5);
+}
+/** Two 64-bit lane masks as one 32-bit lane mask. */
+@inline function joinMask(a: v128, b: v128): v128 {
+  return i32x4.shuffle(a, b, 0, 2, 4, 6);
 }
 @inline function sq4(acc: v128, x: v128): v128 {
-  const lo = f64x2.promote_low_f32x4(x);
-  const hi = f64x2.promote_low_f32x4(i32x4.shuffle(x, x, 2, 3, 0, 1));
+  const lo = lo64(x);
+  const hi = hi64(x);
   return f64x2.add(acc, f64x2.add(f64x2.mul(lo, lo), f64x2.mul(hi, hi)));
+}
+/** b·s + c·g on four float32 states s (float64 g halves), rounded to float32 like the reference. */
+@inline function ema4(b: v128, s: v128, c: v128, gl: v128, gh: v128): v128 {
+  return join32(f64x2.add(f64x2.mul(b, lo64(s)), f64x2.mul(c, gl)), f64x2.add(f64x2.mul(b, hi64(s)), f64x2.mul(c, gh)));
+}
+/** b·s + (c·g)·g, the second-moment form. */
+@inline function ema4sq(b: v128, s: v128, c: v128, gl: v128, gh: v128): v128 {
+  return join32(
+    f64x2.add(f64x2.mul(b, lo64(s)), f64x2.mul(f64x2.mul(c, gl), gl)),
+    f64x2.add(f64x2.mul(b, hi64(s)), f64x2.mul(f64x2.mul(c, gh), gh)),
+  );
 }
 
 function updateRun32(desc: usize, rule: i32, mode: i32, n: i32, p: usize, g: usize, s0: usize, s1: usize, s2: usize): void {
   const zero = f32x4.splat(0);
-  const gs = dfs(desc, F_GRADSCALE);
+  const c0 = fc0;
+  const c1 = fc1;
+  const c2 = fc2;
+  const map0 = fmap0;
+  const map1 = fmap1;
+  const map2 = fmap2;
+  const a0 = f32x4.splat(fam0);
+  const a1 = f32x4.splat(fam1);
+  const a2 = f32x4.splat(fam2);
+  const gs = dfv(desc, F_GRADSCALE);
   const lr = dfs(desc, F_LR);
-  const wd = dfs(desc, F_WD);
+  const wd = dfv(desc, F_WD);
   const decay = dfs(desc, F_DECAY);
   const useDecay = df(desc, F_USE_DECAY) != 0;
   let m0 = zero;
@@ -409,18 +515,20 @@ function updateRun32(desc: usize, rule: i32, mode: i32, n: i32, p: usize, g: usi
   let np = f64x2.splat(0);
   const end = <usize>n << 2;
   if (rule == RULE_ADAM || rule == RULE_LAMB) {
-    const b1 = dfs(desc, F_B1);
-    const omb1 = dfs(desc, F_OMB1);
-    const b2 = dfs(desc, F_B2);
-    const omb2 = dfs(desc, F_OMB2);
+    const b1 = dfv(desc, F_B1);
+    const omb1 = dfv(desc, F_OMB1);
+    const b2 = dfv(desc, F_B2);
+    const omb2 = dfv(desc, F_OMB2);
     const stepSize = dfs(desc, F_STEPSIZE);
     const epsHat = dfs(desc, F_EPS);
     for (let o: usize = 0; o < end; o += 16) {
       const pv = v128.load(p + o);
-      const gv = f32x4.mul(v128.load(g + o), gs);
-      const fin = fin4(gv);
-      const m = f32x4.add(f32x4.mul(b1, v128.load(s0 + o)), f32x4.mul(omb1, gv));
-      const v = f32x4.add(f32x4.mul(b2, v128.load(s1 + o)), f32x4.mul(f32x4.mul(omb2, gv), gv));
+      const g4 = v128.load(g + o);
+      const gl = f64x2.mul(lo64(g4), gs);
+      const gh = f64x2.mul(hi64(g4), gs);
+      const fin = joinMask(finiteMask(gl), finiteMask(gh));
+      const m = ema4(b1, ld4(s0, c0, o, map0, a0), omb1, gl, gh);
+      const v = ema4sq(b2, ld4(s1, c1, o, map1, a1), omb2, gl, gh);
       const dir = f32x4.div(f32x4.mul(stepSize, m), f32x4.add(f32x4.sqrt(v), epsHat));
       if (mode == 2) {
         nu = sq4(nu, v128.and(dir, fin));
@@ -438,14 +546,22 @@ function updateRun32(desc: usize, rule: i32, mode: i32, n: i32, p: usize, g: usi
       v128.store(p + o, v128.bitselect(pn, pv, fin));
     }
   } else if (rule == RULE_SGD || rule == RULE_LARS) {
-    const momentum = dfs(desc, F_MOMENTUM);
+    const momentum = dfv(desc, F_MOMENTUM);
     const first = df(desc, F_FIRST) != 0;
     for (let o: usize = 0; o < end; o += 16) {
       const pv = v128.load(p + o);
-      const gv = f32x4.mul(v128.load(g + o), gs);
-      const fin = fin4(gv);
-      const gd = f32x4.add(gv, f32x4.mul(wd, pv));
-      const m = first ? gd : f32x4.add(f32x4.mul(momentum, v128.load(s0 + o)), gd);
+      const g4 = v128.load(g + o);
+      const gl = f64x2.mul(lo64(g4), gs);
+      const gh = f64x2.mul(hi64(g4), gs);
+      const fin = joinMask(finiteMask(gl), finiteMask(gh));
+      const gdl = f64x2.add(gl, f64x2.mul(wd, lo64(pv)));
+      const gdh = f64x2.add(gh, f64x2.mul(wd, hi64(pv)));
+      let m: v128;
+      if (first) m = join32(gdl, gdh);
+      else {
+        const sv = ld4(s0, c0, o, map0, a0);
+        m = join32(f64x2.add(f64x2.mul(momentum, lo64(sv)), gdl), f64x2.add(f64x2.mul(momentum, hi64(sv)), gdh));
+      }
       if (mode == 2) {
         nu = sq4(nu, v128.and(m, fin));
         np = sq4(np, pv);
@@ -458,57 +574,76 @@ function updateRun32(desc: usize, rule: i32, mode: i32, n: i32, p: usize, g: usi
     }
   } else if (rule == RULE_RMSPROP || rule == RULE_ADAGRAD) {
     const isRms = rule == RULE_RMSPROP;
-    const alpha = dfs(desc, F_ALPHA);
-    const oma = dfs(desc, F_OMALPHA);
+    const alpha = dfv(desc, F_ALPHA);
+    const oma = dfv(desc, F_OMALPHA);
     const eps = dfs(desc, F_EPS);
     for (let o: usize = 0; o < end; o += 16) {
       const pv = v128.load(p + o);
-      const gv = f32x4.mul(v128.load(g + o), gs);
-      const fin = fin4(gv);
-      const gd = f32x4.add(gv, f32x4.mul(wd, pv));
-      const sv = v128.load(s0 + o);
-      const v = isRms ? f32x4.add(f32x4.mul(alpha, sv), f32x4.mul(f32x4.mul(oma, gd), gd)) : f32x4.add(sv, f32x4.mul(gd, gd));
+      const g4 = v128.load(g + o);
+      const gl = f64x2.mul(lo64(g4), gs);
+      const gh = f64x2.mul(hi64(g4), gs);
+      const fin = joinMask(finiteMask(gl), finiteMask(gh));
+      const gdl = f64x2.add(gl, f64x2.mul(wd, lo64(pv)));
+      const gdh = f64x2.add(gh, f64x2.mul(wd, hi64(pv)));
+      const sv = ld4(s0, c0, o, map0, a0);
+      const v = isRms
+        ? join32(
+            f64x2.add(f64x2.mul(alpha, lo64(sv)), f64x2.mul(f64x2.mul(oma, gdl), gdl)),
+            f64x2.add(f64x2.mul(alpha, hi64(sv)), f64x2.mul(f64x2.mul(oma, gdh), gdh)),
+          )
+        : join32(f64x2.add(lo64(sv), f64x2.mul(gdl, gdl)), f64x2.add(hi64(sv), f64x2.mul(gdh, gdh)));
       const vk = v128.and(v, fin);
       v128.store(s0 + o, vk);
       m0 = f32x4.pmax(m0, f32x4.abs(vk));
+      const gd = join32(gdl, gdh);
       const pn = f32x4.sub(pv, f32x4.div(f32x4.mul(lr, gd), f32x4.add(f32x4.sqrt(v), eps)));
       v128.store(p + o, v128.bitselect(pn, pv, fin));
     }
   } else if (rule == RULE_LION) {
-    const b1 = dfs(desc, F_B1);
-    const omb1 = dfs(desc, F_OMB1);
-    const b2 = dfs(desc, F_B2);
-    const omb2 = dfs(desc, F_OMB2);
+    const b1 = dfv(desc, F_B1);
+    const omb1 = dfv(desc, F_OMB1);
+    const b2 = dfv(desc, F_B2);
+    const omb2 = dfv(desc, F_OMB2);
     for (let o: usize = 0; o < end; o += 16) {
       const pv = v128.load(p + o);
-      const gv = f32x4.mul(v128.load(g + o), gs);
-      const fin = fin4(gv);
-      const m = v128.load(s0 + o);
-      const u = sign4(f32x4.add(f32x4.mul(b1, m), f32x4.mul(omb1, gv)));
-      const mk = v128.and(f32x4.add(f32x4.mul(b2, m), f32x4.mul(omb2, gv)), fin);
+      const g4 = v128.load(g + o);
+      const gl = f64x2.mul(lo64(g4), gs);
+      const gh = f64x2.mul(hi64(g4), gs);
+      const fin = joinMask(finiteMask(gl), finiteMask(gh));
+      const sv = ld4(s0, c0, o, map0, a0);
+      const ml = lo64(sv);
+      const mh = hi64(sv);
+      // The sign is taken in float64: a tiny interpolation must not underflow to zero.
+      const u = join32(
+        signOf(f64x2.add(f64x2.mul(b1, ml), f64x2.mul(omb1, gl))),
+        signOf(f64x2.add(f64x2.mul(b1, mh), f64x2.mul(omb1, gh))),
+      );
+      const mk = v128.and(join32(f64x2.add(f64x2.mul(b2, ml), f64x2.mul(omb2, gl)), f64x2.add(f64x2.mul(b2, mh), f64x2.mul(omb2, gh))), fin);
       v128.store(s0 + o, mk);
       m0 = f32x4.pmax(m0, f32x4.abs(mk));
       const pn = f32x4.sub(f32x4.mul(pv, decay), f32x4.mul(lr, u));
       v128.store(p + o, v128.bitselect(pn, pv, fin));
     }
   } else if (rule == RULE_ADEMAMIX) {
-    const b1 = dfs(desc, F_B1);
-    const omb1 = dfs(desc, F_OMB1);
-    const b2 = dfs(desc, F_B2);
-    const omb2 = dfs(desc, F_OMB2);
-    const b3 = dfs(desc, F_B3);
-    const omb3 = dfs(desc, F_OMB3);
-    const alpha = dfs(desc, F_ALPHA);
-    const c1 = dfs(desc, F_C1);
+    const b1 = dfv(desc, F_B1);
+    const omb1 = dfv(desc, F_OMB1);
+    const b2 = dfv(desc, F_B2);
+    const omb2 = dfv(desc, F_OMB2);
+    const b3 = dfv(desc, F_B3);
+    const omb3 = dfv(desc, F_OMB3);
+    const alpha = dfv(desc, F_ALPHA);
+    const invC1 = f64x2.splat(1 / df(desc, F_C1));
     const sqrtC2 = dfs(desc, F_SQRTC2);
     const eps = dfs(desc, F_EPS);
     for (let o: usize = 0; o < end; o += 16) {
       const pv = v128.load(p + o);
-      const gv = f32x4.mul(v128.load(g + o), gs);
-      const fin = fin4(gv);
-      const m = f32x4.add(f32x4.mul(b1, v128.load(s0 + o)), f32x4.mul(omb1, gv));
-      const v = f32x4.add(f32x4.mul(b2, v128.load(s1 + o)), f32x4.mul(f32x4.mul(omb2, gv), gv));
-      const ms = f32x4.add(f32x4.mul(b3, v128.load(s2 + o)), f32x4.mul(omb3, gv));
+      const g4 = v128.load(g + o);
+      const gl = f64x2.mul(lo64(g4), gs);
+      const gh = f64x2.mul(hi64(g4), gs);
+      const fin = joinMask(finiteMask(gl), finiteMask(gh));
+      const m = ema4(b1, ld4(s0, c0, o, map0, a0), omb1, gl, gh);
+      const v = ema4sq(b2, ld4(s1, c1, o, map1, a1), omb2, gl, gh);
+      const ms = ema4(b3, ld4(s2, c2, o, map2, a2), omb3, gl, gh);
       const mk = v128.and(m, fin);
       const vk = v128.and(v, fin);
       const sk = v128.and(ms, fin);
@@ -518,7 +653,14 @@ function updateRun32(desc: usize, rule: i32, mode: i32, n: i32, p: usize, g: usi
       m0 = f32x4.pmax(m0, f32x4.abs(mk));
       m1 = f32x4.pmax(m1, f32x4.abs(vk));
       m2 = f32x4.pmax(m2, f32x4.abs(sk));
-      const num = f32x4.mul(lr, f32x4.add(f32x4.div(m, c1), f32x4.mul(alpha, ms)));
+      // m/c1 + alpha·ms may cancel: sum it in float64 (as the reference), round once.
+      const num = f32x4.mul(
+        lr,
+        join32(
+          f64x2.add(f64x2.mul(lo64(m), invC1), f64x2.mul(alpha, lo64(ms))),
+          f64x2.add(f64x2.mul(hi64(m), invC1), f64x2.mul(alpha, hi64(ms))),
+        ),
+      );
       let pn = f32x4.sub(pv, f32x4.div(num, f32x4.add(f32x4.div(f32x4.sqrt(v), sqrtC2), eps)));
       if (useDecay) pn = f32x4.mul(pn, decay);
       v128.store(p + o, v128.bitselect(pn, pv, fin));
@@ -558,6 +700,9 @@ function updateAny(desc: usize, rule: i32, mode: i32, n: i32, p: usize, g: usize
     if (nstates > 0) memory.copy(tail + 32, s0 + off, bytes);
     if (nstates > 1) memory.copy(tail + 48, s1 + off, bytes);
     if (nstates > 2) memory.copy(tail + 64, s2 + off, bytes);
+    fc0 = 0; // the tail's old states were decoded into s0..s2 by run()
+    fc1 = 0;
+    fc2 = 0;
     if (di(desc, D_FLOAT32)) updateRun32(desc, rule, mode, 4, tail, tail + 16, tail + 32, tail + 48, tail + 64);
     else updateRun(desc, rule, mode, 4, tail, tail + 16, tail + 32, tail + 48, tail + 64);
     if (mode == 1) {
@@ -593,6 +738,36 @@ function updateAny(desc: usize, rule: i32, mode: i32, n: i32, p: usize, g: usize
   return sp;
 }
 
+/**
+ * Fused-decode setup of state k for block b (float32 mode, 8-bit): the update reads the old
+ * values from the codes (fcK), only the last len % 4 are decoded into scratch for the tail;
+ * returns the scratch where the new values go.
+ */
+function fusedState(desc: usize, k: i32, nstates: i32, b: i32, start: i32, len: i32, scratch: usize): usize {
+  if (k >= nstates) return scratch + S_TAIL + 32 + 16 * <usize>k;
+  const codes = <usize>di(desc, D_DATA + k) + <usize>start;
+  const absmax = load<f32>(<usize>di(desc, D_ABSMAX + k) + (<usize>b << 2));
+  const map = <usize>di(desc, D_TABLE + k) + T_MAP;
+  const sp = scratch + S_STATES + <usize>k * MAX_BLOCK * 4;
+  for (let j = len & ~3; j < len; j++) {
+    store<f32>(sp + (<usize>j << 2), load<f32>(map + (<usize>load<u8>(codes + <usize>j) << 2)) * absmax);
+  }
+  if (k == 0) {
+    fc0 = codes;
+    fam0 = absmax;
+    fmap0 = map;
+  } else if (k == 1) {
+    fc1 = codes;
+    fam1 = absmax;
+    fmap1 = map;
+  } else {
+    fc2 = codes;
+    fam2 = absmax;
+    fmap2 = map;
+  }
+  return sp;
+}
+
 /** Re-encodes state k of block b from scratch with the block's new absmax. */
 @inline function encodeState(desc: usize, k: i32, b: i32, start: i32, len: i32, sp: usize, absmaxIn: f32): void {
   // Zero the padding so the 4-wide tail of quantizeBlock reads zeros.
@@ -608,7 +783,7 @@ function updateAny(desc: usize, rule: i32, mode: i32, n: i32, p: usize, g: usize
     }
     absmax = absmaxOf(sp, (len + 3) & ~3);
   }
-  quantizeBlock(sp, len, <usize>di(desc, D_DATA + k) + <usize>start, <usize>di(desc, D_TABLE + k), absmax);
+  quantizeBlockF(sp, len, <usize>di(desc, D_DATA + k) + <usize>start, <usize>di(desc, D_TABLE + k), absmax);
   store<f32>(<usize>di(desc, D_ABSMAX + k) + (<usize>b << 2), absmax);
 }
 
@@ -632,13 +807,24 @@ export function run(desc: usize, chunk: i32): void {
   const param = <usize>di(desc, D_PARAM);
   const grad = <usize>di(desc, D_GRAD);
   const norms = <usize>di(desc, D_NORMS);
+  const fused = eight && di(desc, D_FLOAT32) != 0;
+  fc0 = 0;
+  fc1 = 0;
+  fc2 = 0;
   for (let b = b0; b < b1; b++) {
     const start = b * bs;
     const len = min(bs, n - start);
     const off = <usize>start << 2;
-    const s0 = stateBlock(desc, 0, nstates, eight, b, start, len, scratch);
-    const s1 = stateBlock(desc, 1, nstates, eight, b, start, len, scratch);
-    const s2 = stateBlock(desc, 2, nstates, eight, b, start, len, scratch);
+    let s0: usize, s1: usize, s2: usize;
+    if (fused) {
+      s0 = fusedState(desc, 0, nstates, b, start, len, scratch);
+      s1 = fusedState(desc, 1, nstates, b, start, len, scratch);
+      s2 = fusedState(desc, 2, nstates, b, start, len, scratch);
+    } else {
+      s0 = stateBlock(desc, 0, nstates, eight, b, start, len, scratch);
+      s1 = stateBlock(desc, 1, nstates, eight, b, start, len, scratch);
+      s2 = stateBlock(desc, 2, nstates, eight, b, start, len, scratch);
+    }
     updateAny(desc, rule, op, len, param + off, grad + off, s0, s1, s2, tail, nstates);
     if (op == 2) {
       store<f64>(norms + (<usize>b << 4), normU);

@@ -368,7 +368,7 @@ export function registerBench(program: Command): void {
     .option('--block-size <n>', '8-bit block size', '256')
     .option('--threads <n>', 'threads for the wasm kernel (default: available cores)')
     .option('--kernel <kernel>', 'wasm or reference', 'wasm')
-    .option('--precision <precision>', "wasm arithmetic: exact (bit-identical to the reference) or float32", 'exact')
+    .option('--precision <precision>', "wasm arithmetic: exact (bit-identical to the reference) or float32 (identical states, parameters within a few ulps; faster)", 'exact')
     .option('--no-tfjs', 'skip the TensorFlow.js comparison')
     .option('--json <file>', 'also write the results as JSON')
     .action(async (opts: Record<string, string | boolean | undefined>) => {

@@ -19,7 +19,14 @@ const KHI = 0x3f80;
 const CELLS = KHI - KLO + 1;
 const T_ZERO = 1024;
 const T_CELL = 1040;
-const TABLE_BYTES = T_CELL + 8 * CELLS;
+/**
+ * Second layout for the update kernels' encoder: one entry per 16 high bits of r (sign,
+ * exponent, 7 mantissa bits), 65536 entries, so the index is just r's bits >>> 16: positive
+ * cells at 0..KHI, negative cells at 0x8000 + 0..KHI, magnitudes past 1 (never reached: |x| <=
+ * absmax) hold the code of ±1.
+ */
+const T_FLAT = T_CELL + 8 * CELLS;
+const TABLE_BYTES = T_FLAT + 4 * 65536;
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -70,7 +77,10 @@ export function buildTable(map: Float32Array, keepSign: boolean): Uint8Array | n
       }
       const cell = side * CELLS + (k - KLO);
       view.setUint32(T_CELL + 4 * cell, (cLo << 16) | lowBits, true);
+      view.setUint32(T_FLAT + 4 * (side * 0x8000 + k), (cLo << 16) | lowBits, true);
     }
+    const past = (code(0x3f800000) << 16) | 0xffff;
+    for (let k = KHI + 1; k < 0x8000; k++) view.setUint32(T_FLAT + 4 * (side * 0x8000 + k), past, true);
   }
   return bytes;
 }
