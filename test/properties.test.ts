@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import * as bitopt from '../src/index.js';
 import type { Optimizer } from '../src/index.js';
-import { REF_STATES, type RefHyper } from './helpers/float64-rules.js';
+import { EIGHT_BIT_CLASSES, REF_STATES, type RefHyper } from './helpers/float64-rules.js';
 import { assertNearestCodes } from './helpers/quant-checks.js';
 import { initUnfused, unfusedStep } from './helpers/unfused8bit.js';
 
@@ -45,16 +45,7 @@ describe('property: block-wise quantization', () => {
 });
 
 type Ctor = new (params: Float32Array[], options?: Record<string, unknown>) => Optimizer;
-const CLASSES: Record<string, [string, Record<string, unknown>]> = {
-  adam: ['Adam8bit', { lr: 1e-2 }],
-  sgd: ['SGD8bit', { lr: 1e-2 }],
-  rmsprop: ['RMSprop8bit', { lr: 1e-3 }],
-  adagrad: ['Adagrad8bit', { lr: 1e-2 }],
-  lion: ['Lion8bit', { lr: 1e-3 }],
-  ademamix: ['AdEMAMix8bit', { lr: 1e-3 }],
-  lamb: ['LAMB8bit', { lr: 1e-2 }],
-  lars: ['LARS8bit', { lr: 1e-2 }],
-};
+const CLASSES = EIGHT_BIT_CLASSES;
 
 describe('property: every 8-bit optimizer on edge inputs', () => {
   for (const [rule, [name, options]] of Object.entries(CLASSES)) {

@@ -11,7 +11,7 @@ import type { CpuKernel, Optimizer, StateStore, UpdateJob, UpdateRule } from '..
 import { allocFloat32, createWasmKernel, isKernelMemory, wasmKernelsSupported } from '../src/kernels/cpu/index.js';
 import { defaultOptions } from '../src/optim/options.js';
 import { Blockwise8State, createState, Float32State } from '../src/optim/state.js';
-import { rng, type RefHyper } from './helpers/float64-rules.js';
+import { EIGHT_BIT_CLASSES, rng, type RefHyper } from './helpers/float64-rules.js';
 import { initUnfused, unfusedStep } from './helpers/unfused8bit.js';
 import * as bitopt from '../src/index.js';
 
@@ -254,16 +254,7 @@ describe("WebAssembly kernel, precision 'float32' (opt-in)", { skip: !wasmOk && 
   }
 
   it('edge inputs (denormal, huge, NaN/Inf gradients): identical codes and parameters within 1e-6 of the unfused reference', () => {
-    const rules: Record<string, [string, Record<string, number>]> = {
-      adam: ['Adam8bit', { lr: 1e-2 }],
-      sgd: ['SGD8bit', { lr: 1e-2 }],
-      rmsprop: ['RMSprop8bit', { lr: 1e-3 }],
-      adagrad: ['Adagrad8bit', { lr: 1e-2 }],
-      lion: ['Lion8bit', { lr: 1e-3 }],
-      ademamix: ['AdEMAMix8bit', { lr: 1e-3 }],
-      lamb: ['LAMB8bit', { lr: 1e-2 }],
-      lars: ['LARS8bit', { lr: 1e-2 }],
-    };
+    const rules = EIGHT_BIT_CLASSES;
     // Tiny values whose float32 products land on a rounding tie (the case plain float32
     // arithmetic got wrong: 2^-150-ish interpolations and the sign-keeping code nudge).
     const specials = [0, NaN, Infinity, -Infinity, 1e-40, -1e-40, 7.006492321624087e-46, -7.006492321624087e-46, -6.305843089461678e-45, 1.4e-45, 1e12, -1e12];

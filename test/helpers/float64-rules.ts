@@ -144,6 +144,18 @@ export const REF_STATES: Record<string, ('signed' | 'unsigned')[]> = {
   ademamix: ['signed', 'unsigned', 'signed'],
 };
 
+/** Each rule's 8-bit class with a learning rate that moves parameters visibly in a few steps. */
+export const EIGHT_BIT_CLASSES: Record<string, [string, { lr: number }]> = {
+  adam: ['Adam8bit', { lr: 1e-2 }],
+  sgd: ['SGD8bit', { lr: 1e-2 }],
+  rmsprop: ['RMSprop8bit', { lr: 1e-3 }],
+  adagrad: ['Adagrad8bit', { lr: 1e-2 }],
+  lion: ['Lion8bit', { lr: 1e-3 }],
+  ademamix: ['AdEMAMix8bit', { lr: 1e-3 }],
+  lamb: ['LAMB8bit', { lr: 1e-2 }],
+  lars: ['LARS8bit', { lr: 1e-2 }],
+};
+
 /** Deterministic PRNG (mulberry32) and normal samples, so failures reproduce. */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
