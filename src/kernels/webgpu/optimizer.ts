@@ -432,26 +432,20 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
   private encode(cp: GPUComputePassEncoder, job: { state: GpuState; maxUnorm: number; percentile: number }): void {
     const { state } = job;
     const bg = state.bindGroups!;
-    if (job.percentile < 100) {
-      cp.setPipeline(state.pipelines.gradNorm!);
+    // Gradient norm → clipping scale, and update norm → trust ratio: each a per-chunk partial
+    // sum followed by a one-workgroup pass that finishes it, all inside this compute pass.
+    const reduce = (sum: GPUComputePipeline, sumGroups: GPUBindGroup[], finish: GPUComputePipeline, finishGroup: GPUBindGroup) => {
+      cp.setPipeline(sum);
       state.layout.chunks.forEach((c, i) => {
-        cp.setBindGroup(0, bg.gradNorm[i]);
+        cp.setBindGroup(0, sumGroups[i]);
         cp.dispatchWorkgroups(c.workgroups);
       });
-      cp.setPipeline(state.pipelines.clip!);
-      cp.setBindGroup(0, bg.clip!);
+      cp.setPipeline(finish);
+      cp.setBindGroup(0, finishGroup);
       cp.dispatchWorkgroups(1);
-    }
-    if (job.maxUnorm > 0) {
-      cp.setPipeline(state.pipelines.norm!);
-      state.layout.chunks.forEach((c, i) => {
-        cp.setBindGroup(0, bg.norm[i]);
-        cp.dispatchWorkgroups(c.workgroups);
-      });
-      cp.setPipeline(state.pipelines.finalize!);
-      cp.setBindGroup(0, bg.finalize!);
-      cp.dispatchWorkgroups(1);
-    }
+    };
+    if (job.percentile < 100) reduce(state.pipelines.gradNorm!, bg.gradNorm, state.pipelines.clip!, bg.clip!);
+    if (job.maxUnorm > 0) reduce(state.pipelines.norm!, bg.norm, state.pipelines.finalize!, bg.finalize!);
     cp.setPipeline(state.pipelines.update);
     state.layout.chunks.forEach((c, i) => {
       cp.setBindGroup(0, bg.update[i]);
