@@ -10,7 +10,8 @@
  * in float64 where it decides the states (always) and the parameters (exact mode). Block-wise
  * quantization follows src/quant/blockwise.ts exactly: r = x / absmax as a float32 division,
  * then the nearest-code search via a lookup table built on the JS side from the reference
- * `nearestCode` (so codes are identical for identical r). The table is indexed by
+ * `nearestCode` and the state rule `nudgeCode` (so codes are identical for identical r; x = ±0
+ * takes the code of 0 outside the table). The table is indexed by
  * the float bits of r: sign, exponent and 7 mantissa bits (one cell per 1/128 octave); each cell
  * holds the code of its low end and at most one threshold where the code steps up by one.
  */
@@ -128,10 +129,11 @@ let normP: f64 = 0;
  * cell index is r's high 16 bits, straight into the flat table; about half the operations of
  * quant4.
  */
-@inline function quant4f(x: v128, absmax: v128, flat: usize): v128 {
-  // x + 0 turns -0 into +0 (and nothing else): r = ±0 then means x = 0 (cell +0, the code of
-  // 0) or a nonzero x whose quotient underflowed (cell -0 keeps the sign nudge, as the reference).
-  const r = f32x4.div(f32x4.add(x, f32x4.splat(0)), absmax);
+@inline function quant4f(x: v128, absmax: v128, flat: usize, zeroCode: v128): v128 {
+  // r = ±0 here is a nonzero x whose quotient underflowed (x = ±0 takes the code of 0 below):
+  // cell +0 (x > 0) holds the 'positive' nudge of unsigned states, cell -0 (x < 0) the sign
+  // nudge of signed states, as the reference.
+  const r = f32x4.div(x, absmax);
   const idx = v128.and(i32x4.shr_u(r, 14), i32x4.splat(~3));
   let e = v128.load32_zero(flat + <usize>i32x4.extract_lane(idx, 0));
   e = v128.load32_lane(flat + <usize>i32x4.extract_lane(idx, 1), e, 1);
@@ -140,7 +142,8 @@ let normP: f64 = 0;
   const low = i32x4.splat(0xffff);
   const above = i32x4.gt_s(v128.and(r, low), v128.and(e, low));
   const neg = i32x4.shr_s(r, 31);
-  return i32x4.add(i32x4.sub(i32x4.shr_u(e, 16), v128.xor(above, neg)), neg);
+  const code = i32x4.add(i32x4.sub(i32x4.shr_u(e, 16), v128.xor(above, neg)), neg);
+  return v128.bitselect(zeroCode, code, f32x4.eq(x, f32x4.splat(0)));
 }
 
 /** quantizeBlock for the update kernels (finite values, absmax their max magnitude). */
@@ -151,18 +154,19 @@ function quantizeBlockF(src: usize, n: i32, codes: usize, tab: usize, absmaxIn: 
   }
   const amv = f32x4.splat(absmaxIn);
   const flat = tab + T_FLAT;
+  const zcv = i32x4.splat(load<i32>(tab + T_ZERO));
   let j: i32 = 0;
   for (; j + 16 <= n; j += 16) {
     const p = src + (<usize>j << 2);
-    const c0 = quant4f(v128.load(p), amv, flat);
-    const c1 = quant4f(v128.load(p, 16), amv, flat);
-    const c2 = quant4f(v128.load(p, 32), amv, flat);
-    const c3 = quant4f(v128.load(p, 48), amv, flat);
+    const c0 = quant4f(v128.load(p), amv, flat, zcv);
+    const c1 = quant4f(v128.load(p, 16), amv, flat, zcv);
+    const c2 = quant4f(v128.load(p, 32), amv, flat, zcv);
+    const c3 = quant4f(v128.load(p, 48), amv, flat, zcv);
     v128.store(codes + <usize>j, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c0, c1), i16x8.narrow_i32x4_u(c2, c3)));
   }
   for (; j < n; j += 4) {
     // The tail of a partial block reads up to 3 values past n: scratch is padded with zeros.
-    const c = quant4f(v128.load(src + (<usize>j << 2)), amv, flat);
+    const c = quant4f(v128.load(src + (<usize>j << 2)), amv, flat, zcv);
     const packed = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c, c), i16x8.narrow_i32x4_u(c, c));
     const left = n - j;
     const dst = codes + <usize>j;

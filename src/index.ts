@@ -10,6 +10,7 @@ export {
   quantizeBlockwise,
   type BlockwiseOptions,
   type QuantizedBlockwise,
+  type StateNudge,
 } from './quant/blockwise.js';
 export * from './optim/classes.js';
 export { Optimizer, type BaseOptions, type ParamGroup, type Params } from './optim/optimizer.js';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Adam, Adam8bit, AdamW8bit, LAMB8bit, Lion8bit, SGD8bit, type StateDict } from '../src/index.js';
+import { Adam, Adam8bit, AdamW8bit, createReferenceKernel, dequantizeBlockwise, LAMB8bit, Lion8bit, SGD8bit, type CpuKernel, type StateDict } from '../src/index.js';
+import { createWasmKernel, wasmKernelsSupported } from '../src/kernels/cpu/index.js';
 import { rng, randn } from './helpers/float64-rules.js';
 
 const grads = (ps: Float32Array[], rand: () => number) => ps.map((p) => randn(p.length, rand, 0.1));
@@ -148,4 +149,44 @@ describe('optimizer framework', () => {
     const other = new Adam([new Float32Array(5000)]);
     assert.throws(() => other.loadStateDict(good), /state dict is from Adam8bit \(rule 'adam'\), this optimizer is Adam/);
   });
+});
+
+/** Dequantized 8-bit state k of tensor 0 of `dict`. */
+function decoded(dict: StateDict, k: number): Float32Array {
+  const e = dict.tensors[0].states[k];
+  if (e.format !== 'blockwise8') throw new Error('expected an 8-bit state');
+  return dequantizeBlockwise(e.codes, e.absmax, { map: e.map, blockSize: e.blockSize });
+}
+
+describe('8-bit second moments of rarely-lit elements', () => {
+  const kernels: [string, () => CpuKernel][] = [['reference kernel', createReferenceKernel]];
+  if (wasmKernelsSupported()) {
+    kernels.push(['wasm kernel', () => createWasmKernel()], ['wasm kernel, float32', () => createWasmKernel({ precision: 'float32' })]);
+  }
+  for (const [name, kernel] of kernels) {
+    it(`${name}: an element lit once at 1e-5 of the block keeps v > 0 and a bounded update`, async () => {
+      // One block: element 0 gets a gradient of -1e-5 once (v/absmax = 1e-10, below the unsigned
+      // map's first midpoint 1.6e-7), then 0, while the others get ±1 every step. Its m stays
+      // nonzero (the sign nudge keeps a negative m at the smallest negative code), so a v that
+      // decoded to 0 would give an update of lr·m̂/eps, about 470·lr at step 2.
+      const n = 256;
+      const lr = 1e-3;
+      const p = new Float32Array(n).fill(0.5);
+      const opt = new Adam8bit([p], { lr, blockSize: 256, min8bitSize: 0 });
+      opt.setKernel(kernel());
+      const rand = rng(11);
+      for (let t = 1; t <= 60; t++) {
+        const g = Float32Array.from({ length: n }, () => (rand() < 0.5 ? -1 : 1));
+        g[0] = t === 1 ? -1e-5 : 0;
+        const before = p[0];
+        await opt.step([g]);
+        assert.ok(Math.abs(p[0] - before) <= 10 * lr, `step ${t}: |Δp| = ${Math.abs(p[0] - before)} > 10·lr`);
+        const dict = opt.stateDict();
+        const m = decoded(dict, 0)[0];
+        const v = decoded(dict, 1)[0];
+        if (m !== 0) assert.ok(v > 0, `step ${t}: m = ${m} but v decodes to ${v}`);
+        if (t === 1) assert.ok(m < 0 && v > 0, `step 1: m = ${m}, v = ${v}`);
+      }
+    });
+  }
 });

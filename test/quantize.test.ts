@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createDynamicMap, createLinearMap, dequantizeBlockwise, quantizeBlockwise } from '../src/index.js';
+import { createDynamicMap, createLinearMap, dequantizeBlockwise, quantizeBlock, quantizeBlockwise } from '../src/index.js';
+import { createState } from '../src/optim/state.js';
 import { normal, rng } from './helpers/float64-rules.js';
 import { assertNearestCodes } from './helpers/quant-checks.js';
 
@@ -91,5 +92,58 @@ describe('quantizeBlockwise / dequantizeBlockwise', () => {
     assert.throws(() => quantizeBlockwise(Float32Array.of(1, NaN), { map: signed }), /x\[1\] = NaN is not finite/);
     assert.throws(() => quantizeBlockwise(x, { map: new Float32Array(3) }), /256 values/);
     assert.throws(() => dequantizeBlockwise(new Uint8Array(100), new Float32Array(1), { map: signed, blockSize: 64 }), /absmax has 1 values/);
+  });
+});
+
+describe('optimizer-state encoding rules (quantizeBlock nudges)', () => {
+  const unsigned = createDynamicMap(false);
+  const signed = createDynamicMap(true);
+  // Hand-checked positions: the unsigned map is 0, 3.25e-7, 7.75e-7, ...; the signed map has
+  // 0 at 127 and its smallest magnitude 5.5e-7 at 126 (negative) and 128 (positive).
+  const encode = (map: Float32Array, xs: number[], nudge: 'none' | 'sign' | 'positive') => {
+    const codes = new Uint8Array(xs.length);
+    const absmax = quantizeBlock(map, xs, 0, xs.length, codes, 0, nudge);
+    return { codes: Array.from(codes), absmax };
+  };
+
+  it("'positive': a value x > 0 nearest to 0 takes the smallest positive code; 0 keeps the code of 0", () => {
+    assert.equal(unsigned[0], 0);
+    assert.ok(Math.abs(unsigned[1] - 3.25e-7) < 1e-12);
+    // 1e-9 and 1.6e-7 of absmax round to 0; 1.7e-7 rounds to code 1 anyway; 1e-45 (the smallest
+    // denormal) over absmax 1e30 underflows to 0 in float32 and still takes code 1.
+    const { codes, absmax } = encode(unsigned, [1, 1e-9, 1.6e-7, 1.7e-7, 0, -0], 'positive');
+    assert.equal(absmax, 1);
+    assert.deepEqual(codes, [255, 1, 1, 1, 0, 0]);
+    assert.deepEqual(encode(unsigned, [1e30, 1e-45, 0], 'positive').codes, [255, 1, 0]);
+    // Plain nearest (the public quantizeBlockwise) keeps them at 0.
+    assert.deepEqual(encode(unsigned, [1, 1e-9, 1.6e-7, 1.7e-7, 0, -0], 'none').codes, [255, 0, 0, 1, 0, 0]);
+    assert.deepEqual(Array.from(quantizeBlockwise(Float32Array.of(1, 1e-9, 0), { map: unsigned, blockSize: 64 }).codes), [255, 0, 0]);
+  });
+
+  it("'positive': an all-zero block keeps absmax 0 and the code of 0", () => {
+    assert.deepEqual(encode(unsigned, [0, 0, -0], 'positive'), { codes: [0, 0, 0], absmax: 0 });
+  });
+
+  it("'sign': the sign nudge of signed states is unchanged", () => {
+    assert.equal(signed[127], 0);
+    const { codes } = encode(signed, [1, -1e-9, 1e-9, 0], 'sign');
+    assert.deepEqual(codes, [255, 126, 127, 127]);
+  });
+
+  it('8-bit optimizer states use the rules: unsigned states stay positive, signed states keep their sign', () => {
+    const v = createState('blockwise8', 'unsigned', 64, 64);
+    const m = createState('blockwise8', 'signed', 64, 64);
+    const src = new Float32Array(64);
+    src.set([1, 1e-9, 0, -1e-9]);
+    v.store(0, 64, src.slice());
+    m.store(0, 64, src.slice());
+    const vOut = new Float32Array(64);
+    const mOut = new Float32Array(64);
+    v.load(0, 64, vOut);
+    m.load(0, 64, mOut);
+    assert.equal(vOut[1], unsigned[1], 'v = 1e-9 of absmax decodes to the smallest positive value');
+    assert.equal(vOut[2], 0, 'v = 0 stays 0');
+    assert.equal(mOut[3], signed[126], 'a tiny negative m keeps its sign');
+    assert.equal(mOut[1], 0, 'a tiny positive m rounds to 0 (the signed rule is only about the sign)');
   });
 });

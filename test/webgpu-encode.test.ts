@@ -2,12 +2,16 @@
  * The fused kernels' 8-bit encoder (WGSL, structure-based search: no binary search) against
  * the reference `nearestCode` plus the sign-keeping nudge, on values spread over every decade
  * of the dynamic maps, the exact map values, their midpoints' neighbourhoods and the edges
- * (0, ±1, the smallest magnitudes). Runs on SwiftShader where there is no GPU.
+ * (0, ±1, the smallest magnitudes), and the unsigned states' rule that a positive value never
+ * takes the code of 0 (also inside the fused Adam8bit kernel). Runs on SwiftShader where there
+ * is no GPU.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { createDynamicMap, nearestCode } from '../src/index.js';
+import { Adam8bit, createDynamicMap, nearestCode } from '../src/index.js';
+import { createGpuTensor } from '../src/kernels/webgpu/device.js';
+import { createWebgpuOptimizer } from '../src/kernels/webgpu/optimizer.js';
 import { readBuffer, writeBytes } from '../src/kernels/webgpu/device.js';
 import { requestNodeDevice } from '../src/kernels/webgpu/node.js';
 import { nearestCodeWgsl, TABLES, tableData } from '../src/kernels/webgpu/tables.js';
@@ -19,18 +23,20 @@ process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const gpu = await requestNodeDevice().catch(() => null);
 const skip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see DESIGN §4)';
 
-async function encodeOnGpu(device: GPUDevice, x: Float32Array, signed: boolean): Promise<Uint32Array> {
+/** Codes of x (already divided by absmax); unsigned codes also see v, the value before the division. */
+async function encodeOnGpu(device: GPUDevice, x: Float32Array, signed: boolean, v: Float32Array = x): Promise<Uint32Array> {
   const code = `
 @group(0) @binding(0) var<storage, read> tables: array<f32>;
 @group(0) @binding(1) var<storage, read> xs: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
+@group(0) @binding(3) var<storage, read> vs: array<f32>;
 ${nearestCodeWgsl}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   loadTables(lid.x);
   workgroupBarrier();
   let i = wid.x * 256u + lid.x;
-  if (i < arrayLength(&xs)) { out[i] = ${signed ? 'encodeSigned' : 'encodeUnsigned'}(xs[i]); }
+  if (i < arrayLength(&xs)) { out[i] = ${signed ? 'encodeSigned(xs[i])' : 'encodeUnsigned(xs[i], vs[i])'}; }
 }`;
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   const tables = device.createBuffer({ size: TABLES.words * 4, usage });
@@ -38,10 +44,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   const xs = device.createBuffer({ size: x.byteLength, usage });
   writeBytes(device, xs, 0, x);
   const out = device.createBuffer({ size: x.byteLength, usage });
+  const vBuf = device.createBuffer({ size: x.byteLength, usage });
+  writeBytes(device, vBuf, 0, v);
+  const bound = signed ? [tables, xs, out] : [tables, xs, out, vBuf]; // the signed shader has no vs
   const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
   const bg = device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
-    entries: [tables, xs, out].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    entries: bound.map((buffer, binding) => ({ binding, resource: { buffer } })),
   });
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
@@ -51,22 +60,27 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   pass.end();
   device.queue.submit([enc.finish()]);
   const result = new Uint32Array(await readBuffer(device, out, x.byteLength));
-  for (const b of [tables, xs, out]) b.destroy();
+  for (const b of [tables, xs, out, vBuf]) b.destroy();
   return result;
 }
 
-/** The reference: nearest code, then (signed) the sign-keeping nudge of Blockwise8State. */
+/**
+ * The reference: nearest code, then the state rule of Blockwise8State: signed states keep
+ * their sign, a positive unsigned state takes the smallest positive value rather than 0.
+ */
 function referenceCode(map: Float32Array, x: number, signed: boolean): number {
   let c = nearestCode(map, x);
   if (signed) {
     if (x > 0 && map[c] < 0) c++;
     else if (x < 0 && map[c] >= 0) c--;
+  } else if (x > 0 && map[c] === 0) {
+    c = map.findIndex((v) => v > 0);
   }
   return c;
 }
 
 function inputs(map: Float32Array, signed: boolean): Float32Array {
-  const xs: number[] = [0, 1, signed ? -1 : 0.5, 1e-9, 2.7e-7, 5.5e-7];
+  const xs: number[] = [0, 1, signed ? -1 : 0.5, 1e-9, 2.7e-7, 5.5e-7, 1e-20, 1e-38, 1.5e-7, 1.7e-7];
   for (let i = 0; i < map.length; i++) {
     const v = map[i];
     xs.push(v, Math.fround(v * (1 + 1e-6)), Math.fround(v * (1 - 1e-6)));
@@ -104,4 +118,32 @@ describe('webgpu 8-bit encoder', { skip }, () => {
       assert.ok(ties <= 2 * map.length, `${ties} ties`);
     });
   }
+
+  test('unsigned: a positive state whose quotient is 0 or tiny takes the smallest positive code; 0 the code of 0', async () => {
+    const map = createDynamicMap(false);
+    const smallest = map.findIndex((v) => v > 0);
+    // (x = v / absmax, v): a quotient that underflowed (or was flushed) to 0 from v > 0, a
+    // tiny quotient, an exact 0, and a value just past the first midpoint.
+    const x = Float32Array.of(0, 1e-9, 0, 0, 3e-7);
+    const v = Float32Array.of(1e-30, 1e-9, 0, -0, 3e-7);
+    const got = await encodeOnGpu(gpu!.device, x, false, v);
+    assert.deepEqual(Array.from(got), [smallest, smallest, 0, 0, nearestCode(map, 3e-7)]);
+  });
+
+  test('fused Adam8bit step: v at 1e-9 of absmax or underflowing keeps the smallest positive code, v = 0 the code of 0', async () => {
+    const device = gpu!.device;
+    const map = createDynamicMap(false);
+    const smallest = map.findIndex((v) => v > 0);
+    // Step 1: v = 0.001·g². Element 0 sets absmax (v = 1e33); element 1: v/absmax = 1e-9;
+    // element 2: v = 1e-17, v/absmax = 1e-50 (0 in float32); the rest: g = 0.
+    const g = new Float32Array(256);
+    g.set([1e18, 1e18 * Math.sqrt(1e-9), 1e-7]);
+    const opt = createWebgpuOptimizer(device, Adam8bit, [createGpuTensor(device, new Float32Array(256))], { blockSize: 64, min8bitSize: 0 });
+    await opt.step([createGpuTensor(device, g)]);
+    await opt.sync();
+    const e = (await opt.stateDictAsync()).tensors[0].states[1];
+    assert.ok(e.format === 'blockwise8');
+    assert.deepEqual(Array.from(e.codes.subarray(0, 4)), [255, smallest, smallest, 0]);
+    assert.ok(e.codes.subarray(3).every((c) => c === 0), 'zero gradients keep v at the code of 0');
+  });
 });

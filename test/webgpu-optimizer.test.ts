@@ -5,7 +5,8 @@
  * within float32 rounding of the update, 8-bit codes equal except near-ties (then adjacent),
  * absmax and float32 states within float32 rounding. Covers every rule 8/32-bit, partial blocks
  * and partial vec4s, several block sizes, chunking (a forced small binding limit), grid-stride
- * walks and non-finite gradients.
+ * walks and non-finite gradients; and that the GPU state of small tensors costs their logical
+ * size (stateBytes), not whole tiles.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -45,6 +46,8 @@ interface Case {
   nonFinite?: boolean;
   /** Gradient magnitude per step (varied to make percentile clipping act). */
   gradScales?: number[];
+  /** Expected `stateBytes()` after the first step. */
+  stateBytes?: number;
 }
 
 function sameFloat(a: number, b: number, rel: number, abs: number): boolean {
@@ -108,6 +111,7 @@ async function runCase(c: Case): Promise<void> {
       await opt.step([gradT]);
       await cpu.step([grad]);
       await opt.sync();
+      if (c.stateBytes !== undefined) assert.equal(opt.stateBytes(), c.stateBytes, `${label}: GPU state bytes`);
       const got = await readGpuTensor(device, param);
       let mismatches = 0;
       for (let i = 0; i < n; i++) {
@@ -185,6 +189,63 @@ describe('webgpu fused kernels vs the CPU reference', { skip }, () => {
   });
   test('without subgroups (shared-memory atomics only)', () =>
     runCase({ name: 'Adam8bit', cls: bitopt.Adam8bit, length: 9000, engine: { subgroups: false }, steps: 2, nonFinite: true }));
+});
+
+/**
+ * Logical state sizes, from the storage formats alone (S states of n elements): float32 is 4 bytes
+ * per element rounded up to a vec4; 8-bit is one code per element of each whole block plus a
+ * float32 absmax per block. The GPU must not pad a tensor's state to whole tiles.
+ */
+const float32Bytes = (S: number, n: number) => S * Math.ceil(n / 4) * 16;
+const blockwise8Bytes = (S: number, n: number, blockSize: number) => S * Math.ceil(n / blockSize) * (blockSize + 4);
+
+describe('webgpu state sized to the tensor (no whole-tile padding), results as the CPU reference', { skip }, () => {
+  const sizes = [1, 10, 256, 1000, 1025, 5000];
+  // Non-finite gradients are put at elements 0, 5, n/2 and n-1: only for n > 5.
+  const nonFinite = (n: number) => n > 5;
+  test('Adam (32-bit, two fused states)', async () => {
+    for (const n of sizes) await runCase({ name: 'Adam', cls: bitopt.Adam, length: n, nonFinite: nonFinite(n), stateBytes: float32Bytes(2, n) });
+  });
+  test('Adam8bit: float32 state under min8bitSize (4096), 8-bit blocks above', async () => {
+    for (const n of sizes) {
+      const stateBytes = n < 4096 ? float32Bytes(2, n) : blockwise8Bytes(2, n, 256);
+      await runCase({ name: 'Adam8bit', cls: bitopt.Adam8bit, length: n, nonFinite: nonFinite(n), stateBytes });
+    }
+  });
+  test('Adam8bit with min8bitSize 0: small 8-bit tensors hold only their blocks (block sizes 64, 256; unroll 4)', async () => {
+    for (const n of sizes) {
+      await runCase({ name: 'Adam8bit', cls: bitopt.Adam8bit, options: { min8bitSize: 0 }, length: n, nonFinite: nonFinite(n), steps: 2, stateBytes: blockwise8Bytes(2, n, 256) });
+    }
+    for (const n of [10, 1000, 4200]) {
+      await runCase({ name: 'Adam8bit', cls: bitopt.Adam8bit, options: { min8bitSize: 0, blockSize: 64 }, length: n, steps: 2, stateBytes: blockwise8Bytes(2, n, 64) });
+      // A tile of 4096 elements: 5000 elements are 20 blocks, not 2 tiles of 16.
+      await runCase({ name: 'Adam8bit', cls: bitopt.Adam8bit, options: { min8bitSize: 0 }, length: n + 800, engine: { unroll: 4 }, steps: 2, stateBytes: blockwise8Bytes(2, n + 800, 256) });
+    }
+  });
+  test('one state (SGD momentum, LARS8bit) and three (AdEMAMix)', async () => {
+    for (const n of [3, 10, 1000, 1025]) {
+      await runCase({ name: 'SGD', cls: bitopt.SGD, options: { momentum: 0.9 }, length: n, steps: 2, stateBytes: float32Bytes(1, n) });
+      await runCase({ name: 'AdEMAMix', cls: bitopt.AdEMAMix, length: n, steps: 2, stateBytes: float32Bytes(3, n) });
+      await runCase({ name: 'LARS8bit', cls: bitopt.LARS8bit, options: { lr: 1e-1, min8bitSize: 0 }, length: n, steps: 2, stateBytes: blockwise8Bytes(1, n, 256) });
+    }
+  });
+  test('trust ratio (LAMB, LAMB8bit) and percentile clipping on small tensors', async () => {
+    const gradScales = [1, 3, 0.5, 10];
+    for (const n of [1, 10, 1000, 1025]) {
+      await runCase({ name: 'LAMB', cls: bitopt.LAMB, options: { maxUnorm: 0.5, lr: 1e-2 }, length: n, nonFinite: nonFinite(n), stateBytes: float32Bytes(2, n) });
+      await runCase({ name: 'LAMB8bit', cls: bitopt.LAMB8bit, options: { maxUnorm: 0.5, lr: 1e-2, min8bitSize: 0 }, length: n, steps: 2, stateBytes: blockwise8Bytes(2, n, 256) });
+      await runCase({ name: 'Adam', cls: bitopt.Adam, options: { percentileClipping: 50 }, length: n, steps: 4, gradScales, stateBytes: float32Bytes(2, n) });
+    }
+  });
+  test('chunks of one tile: the short last tile in a chunk of its own (32-bit), missing blocks in the last chunk (8-bit)', async () => {
+    const engine = { maxBindingBytes: 8192, maxWorkgroups: 2 };
+    for (const n of [1025, 2051, 3000]) {
+      await runCase({ name: 'Adam', cls: bitopt.Adam, length: n, engine, steps: 2, nonFinite: true, stateBytes: float32Bytes(2, n) });
+      await runCase({ name: 'LAMB', cls: bitopt.LAMB, options: { maxUnorm: 0.5 }, length: n, engine, steps: 2, stateBytes: float32Bytes(2, n) });
+    }
+    // 8 tiles per chunk (absmax offsets must stay 256-byte aligned): the second chunk has 1500 elements in 2 tiles, 6 of 8 blocks.
+    await runCase({ name: 'Adam8bit', cls: bitopt.Adam8bit, length: 8192 + 1500, engine: { maxBindingBytes: 32768, maxWorkgroups: 2 }, steps: 2, nonFinite: true, stateBytes: blockwise8Bytes(2, 9692, 256) });
+  });
 });
 
 describe('webgpu optimizer API', { skip }, () => {

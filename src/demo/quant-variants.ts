@@ -4,6 +4,7 @@
  * elements, so we call the per-block quantizer once over the full length instead.
  */
 import { createDynamicMap, createLinearMap, dequantizeBlock, quantizeBlock } from '../index.js';
+import type { StateNudge } from '../quant/blockwise.js';
 
 export interface QuantVariant {
   name: string;
@@ -33,14 +34,26 @@ export interface Quantized {
   blockSize: number;
 }
 
-/** Quantizes `x` with the variant; `keepSign` applies the momentum sign nudge (DESIGN §1.3). */
-export function quantizeVariant(x: Float32Array, map: Float32Array, blockSize: number, keepSign: boolean, into?: Quantized): Quantized {
+/**
+ * The encoding rule: a boolean says whether `x` is a signed optimizer state and picks that
+ * state's rule, as Blockwise8State does (true: 'sign' nudge, DESIGN §1.3; false: 'positive',
+ * a positive second moment never rounds to 0); 'none' is the plain nearest code.
+ */
+export type VariantNudge = boolean | StateNudge;
+
+function nudgeOf(n: VariantNudge): StateNudge {
+  return typeof n === 'boolean' ? (n ? 'sign' : 'positive') : n;
+}
+
+/** Quantizes `x` with the variant, encoding as an optimizer state of that sign (see VariantNudge). */
+export function quantizeVariant(x: Float32Array, map: Float32Array, blockSize: number, signed: VariantNudge, into?: Quantized): Quantized {
+  const nudge = nudgeOf(signed);
   const bs = blockSize > 0 ? blockSize : Math.max(1, x.length);
   const blocks = Math.ceil(x.length / bs);
   const q = into ?? { codes: new Uint8Array(x.length), absmax: new Float32Array(blocks), blockSize: bs };
   for (let b = 0; b < blocks; b++) {
     const start = b * bs;
-    q.absmax[b] = quantizeBlock(map, x, start, Math.min(bs, x.length - start), q.codes, start, keepSign);
+    q.absmax[b] = quantizeBlock(map, x, start, Math.min(bs, x.length - start), q.codes, start, nudge);
   }
   return q;
 }
@@ -54,8 +67,8 @@ export function dequantizeVariant(q: Quantized, map: Float32Array, out: Float32A
 }
 
 /** Error of quantizing `x` and back: relative L2, mean relative error, share of non-zeros zeroed. */
-export function quantizationError(x: Float32Array, map: Float32Array, blockSize: number, keepSign: boolean): { relL2: number; meanRel: number; zeroed: number } {
-  const y = dequantizeVariant(quantizeVariant(x, map, blockSize, keepSign), map);
+export function quantizationError(x: Float32Array, map: Float32Array, blockSize: number, signed: VariantNudge): { relL2: number; meanRel: number; zeroed: number } {
+  const y = dequantizeVariant(quantizeVariant(x, map, blockSize, signed), map);
   let num = 0;
   let den = 0;
   let rel = 0;

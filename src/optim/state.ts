@@ -3,7 +3,7 @@
  * float32 blocks; a store decodes a block into float32 scratch and encodes it back. Adding a
  * format (4-bit, fp8) means adding a store here, not touching any rule.
  */
-import { blockCount, dequantizeBlock, nearestCode, quantizeBlock } from '../quant/blockwise.js';
+import { blockCount, dequantizeBlock, nearestCode, quantizeBlock, type StateNudge } from '../quant/blockwise.js';
 import { createDynamicMap } from '../quant/maps.js';
 import type { StateSign } from './rule.js';
 
@@ -45,6 +45,15 @@ export class Float32State implements StateStore {
   }
 }
 
+/**
+ * How 8-bit optimizer states depart from the plain nearest code: momentum-like (signed) states
+ * keep their sign (DESIGN §1.3); second moments (unsigned) that are positive stay positive
+ * (a deviation from DESIGN, see README "Deviations": v decoding to 0 makes m / (sqrt(v) + eps) huge).
+ */
+export function stateNudge(sign: StateSign): StateNudge {
+  return sign === 'signed' ? 'sign' : 'positive';
+}
+
 /** 8-bit block-wise dynamic state: one code per element, one float32 absmax per block. */
 export class Blockwise8State implements StateStore {
   readonly format = 'blockwise8';
@@ -55,6 +64,10 @@ export class Blockwise8State implements StateStore {
     readonly codes: Uint8Array,
     readonly absmax: Float32Array,
   ) {}
+  /** The encoding rule of this state's codes (see `stateNudge`). */
+  get nudge(): StateNudge {
+    return stateNudge(this.sign);
+  }
   get length(): number {
     return this.codes.length;
   }
@@ -65,14 +78,12 @@ export class Blockwise8State implements StateStore {
     dequantizeBlock(this.map, this.codes, start, n, this.absmax[start / this.blockSize], out, 0);
   }
   store(start: number, n: number, src: Float32Array): void {
-    // Momentum-like (signed) states keep their sign through quantization (DESIGN §1.3).
-    const keepSign = this.sign === 'signed';
-    let absmax = quantizeBlock(this.map, src, 0, n, this.codes, start, keepSign);
+    let absmax = quantizeBlock(this.map, src, 0, n, this.codes, start, this.nudge);
     if (absmax === Infinity) {
       // A state overflowed float32 (e.g. v = g² with |g| > 5.8e20 in Adam): saturate it at the largest
       // float32 so the block keeps a finite absmax instead of decoding to NaN forever.
       for (let i = 0; i < n; i++) src[i] = Math.max(-FLOAT32_MAX, Math.min(FLOAT32_MAX, src[i]));
-      absmax = quantizeBlock(this.map, src, 0, n, this.codes, start, keepSign);
+      absmax = quantizeBlock(this.map, src, 0, n, this.codes, start, this.nudge);
     }
     this.absmax[start / this.blockSize] = absmax;
   }

@@ -51,10 +51,33 @@ export function nearestCode(map: Float32Array, v: number): number {
 }
 
 /**
+ * How an optimizer state's code departs from the plain nearest code (the public
+ * `quantizeBlockwise` uses 'none'):
+ * - 'sign' (signed states, DESIGN §1.3): a code whose map value has the opposite sign of the
+ *   value moves one step toward the value's sign (keeps the direction of momentum states).
+ * - 'positive' (unsigned states): a value x > 0 whose nearest map value is 0 (or whose quotient
+ *   x / absmax underflows to 0) takes the next code, the smallest positive map value, so a
+ *   positive second moment never decodes to 0 (Adam's m / (sqrt(v) + eps) would blow up).
+ */
+export type StateNudge = 'none' | 'sign' | 'positive';
+
+/** `code` (the nearest code of x's quotient) after the state nudge for a value x. */
+export function nudgeCode(map: Float32Array, code: number, x: number, nudge: StateNudge): number {
+  if (nudge === 'sign') {
+    const q = map[code];
+    if (x > 0 && q < 0) return code + 1;
+    if (x < 0 && q >= 0) return code - 1;
+  } else if (nudge === 'positive') {
+    // Finite x only: +Infinity (an overflowed state, saturated by the caller) is left as it was.
+    if (x > 0 && x < Infinity && map[code] <= 0 && code < MAP_SIZE - 1) return code + 1;
+  }
+  return code;
+}
+
+/**
  * Quantize `n` values of `src` from `srcOffset` into `codes` from `codeOffset`; returns the
  * block's absmax. An all-zero block gets absmax 0 and the code of the map value nearest 0.
- * With `keepSign`, a code whose map value has the opposite sign of the value moves one step
- * toward the value's sign (DESIGN §1.3: keeps the direction of momentum states).
+ * `nudge` is the optimizer-state rule above ('none': plain nearest code).
  */
 export function quantizeBlock(
   map: Float32Array,
@@ -63,7 +86,7 @@ export function quantizeBlock(
   n: number,
   codes: Uint8Array,
   codeOffset: number,
-  keepSign: boolean,
+  nudge: StateNudge,
 ): number {
   let absmax = 0;
   for (let i = 0; i < n; i++) {
@@ -77,13 +100,8 @@ export function quantizeBlock(
   }
   for (let i = 0; i < n; i++) {
     const x = src[srcOffset + i];
-    let code = nearestCode(map, Math.fround(x / absmax));
-    if (keepSign) {
-      const q = map[code];
-      if (x > 0 && q < 0) code++;
-      else if (x < 0 && q >= 0) code--;
-    }
-    codes[codeOffset + i] = code;
+    const code = nearestCode(map, Math.fround(x / absmax));
+    codes[codeOffset + i] = nudge === 'none' ? code : nudgeCode(map, code, x, nudge);
   }
   return absmax;
 }
@@ -120,7 +138,7 @@ export function quantizeBlockwise(x: Float32Array, options: BlockwiseOptions): Q
   for (let b = 0; b < blocks; b++) {
     const start = b * blockSize;
     const n = Math.min(blockSize, x.length - start);
-    absmax[b] = quantizeBlock(map, x, start, n, codes, start, false);
+    absmax[b] = quantizeBlock(map, x, start, n, codes, start, 'none');
   }
   return { codes, absmax };
 }

@@ -1,7 +1,8 @@
 /**
  * A plain, unfused TypeScript reference of the 8-bit optimizer step (DESIGN §1.3), built only
  * from public pieces: dequantize every state tensor, run the float64 rule over the whole tensor
- * (storing float32), then re-quantize each state block-wise and apply the sign-keeping nudge.
+ * (storing float32), then re-quantize each state block-wise and apply the state rules: the
+ * sign-keeping nudge (signed states) and "a positive value never decodes to 0" (unsigned).
  */
 import { createDynamicMap, dequantizeBlockwise, quantizeBlockwise } from '../../src/index.js';
 import { REF_STATES, refStep, storeF32, type RefHyper } from './float64-rules.js';
@@ -13,6 +14,8 @@ export interface Unfused8bitState {
 }
 
 const maps = { signed: createDynamicMap(true), unsigned: createDynamicMap(false) };
+/** Index of the unsigned map's smallest positive value. */
+const smallestPositive = maps.unsigned.findIndex((v) => v > 0);
 
 export function initUnfused(rule: string, n: number, blockSize: number): Unfused8bitState {
   const signs = REF_STATES[rule];
@@ -38,6 +41,10 @@ export function unfusedStep(rule: string, h: RefHyper, st: Unfused8bitState, p: 
         const m = maps.signed[q.codes[i]];
         if (values[i] > 0 && m < 0) q.codes[i] += 1;
         else if (values[i] < 0 && m >= 0) q.codes[i] -= 1;
+      }
+    } else {
+      for (let i = 0; i < values.length; i++) {
+        if (values[i] > 0 && maps.unsigned[q.codes[i]] === 0) q.codes[i] = smallestPositive;
       }
     }
     st.codes[k] = q.codes;

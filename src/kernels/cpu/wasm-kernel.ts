@@ -184,7 +184,7 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
     }
     const tables: number[] = [];
     for (const s of states as Blockwise8State[]) {
-      const t = e.tables.get(s.map, s.sign === 'signed');
+      const t = e.tables.get(s.map, s.nudge);
       if (t === null) return null;
       tables.push(t);
     }
@@ -348,7 +348,7 @@ export function wasmQuantizeBlockwise(x: Float32Array, map: Float32Array, blockS
   validateMap(map, 'wasmQuantizeBlockwise: map');
   validateBlockSize(blockSize, 'wasmQuantizeBlockwise: blockSize');
   const e = sharedEngine();
-  const table = e.tables.get(map, false);
+  const table = e.tables.get(map, 'none');
   if (table === null) return null;
   const rt = e.runtime;
   const n = x.length;

@@ -3,7 +3,7 @@
  *
  * A float32 r = x / absmax is classified by its sign, exponent and top 7 mantissa bits (one
  * cell per 1/128 of an octave, from zero up to 1). Within a cell the
- * reference code (`nearestCode`, then the sign-keeping nudge for signed states) takes at most
+ * reference code (`nearestCode`, then the optimizer-state nudge `nudgeCode`) takes at most
  * two neighbouring values, so a cell stores the code at its smallest magnitude and the largest
  * magnitude that still gets it (its low 16 bits: the high bits are the cell's); past it the
  * code is one further from the middle of the map.
@@ -11,7 +11,7 @@
  * every float32 r. A map where some cell holds two steps gets no table (the kernel then falls
  * back to the reference for that state); the dynamic and linear maps never do.
  */
-import { nearestCode } from '../../quant/blockwise.js';
+import { nearestCode, nudgeCode, type StateNudge } from '../../quant/blockwise.js';
 import type { WasmRuntime } from './wasm-runtime.js';
 
 const KLO = 0; // cell 0 holds zero and the denormals
@@ -35,26 +35,25 @@ function fromBits(bits: number): number {
   return f32[0];
 }
 
-/** The reference code of r for a value of sign `negative` (blockwise.ts quantizeBlock). */
-function referenceCode(map: Float32Array, r: number, negative: boolean, keepSign: boolean): number {
-  let code = nearestCode(map, r);
-  if (keepSign) {
-    const q = map[code];
-    if (!negative && q < 0) code++;
-    else if (negative && q >= 0) code--;
-  }
+/**
+ * The reference code of r for a nonzero value of sign `negative` (blockwise.ts quantizeBlock).
+ * x = 0 never reaches a table lookup (the kernels give it the code of 0), so r = ±0 here is a
+ * nonzero x whose quotient underflowed: +0 from x > 0 ('positive' nudges it), -0 from x < 0.
+ */
+function referenceCode(map: Float32Array, r: number, negative: boolean, nudge: StateNudge): number {
+  const code = nudgeCode(map, nearestCode(map, r), negative ? -1 : 1, nudge);
   return code & 255; // the reference stores into a Uint8Array
 }
 
 /** Table bytes for `map`, or null when a cell would need more than one threshold. */
-export function buildTable(map: Float32Array, keepSign: boolean): Uint8Array | null {
+export function buildTable(map: Float32Array, nudge: StateNudge): Uint8Array | null {
   const bytes = new Uint8Array(TABLE_BYTES);
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < 256; i++) view.setFloat32(4 * i, map[i], true);
-  view.setInt32(T_ZERO, referenceCode(map, 0, false, false), true);
+  view.setInt32(T_ZERO, nearestCode(map, 0), true);
   for (let side = 0; side < 2; side++) {
     const negative = side === 1;
-    const code = (bits: number) => referenceCode(map, negative ? -fromBits(bits) : fromBits(bits), negative, keepSign);
+    const code = (bits: number) => referenceCode(map, negative ? -fromBits(bits) : fromBits(bits), negative, nudge);
     for (let k = KLO; k <= KHI; k++) {
       const lo = k === KLO ? 0 : k * 65536;
       const hi = k === KHI ? 0x3f800000 : (k + 1) * 65536 - 1;
@@ -87,26 +86,26 @@ export function buildTable(map: Float32Array, keepSign: boolean): Uint8Array | n
 
 /** Tables in a runtime's memory, cached per map object and per map contents. */
 export class TableCache {
-  private readonly byObject = new WeakMap<Float32Array, Map<boolean, number | null>>();
+  private readonly byObject = new WeakMap<Float32Array, Map<StateNudge, number | null>>();
   private readonly byContent = new Map<string, number | null>();
 
   constructor(private readonly runtime: WasmRuntime) {}
 
-  /** Pointer of the table for (`map`, `keepSign`), or null if the map cannot have one. */
-  get(map: Float32Array, keepSign: boolean): number | null {
+  /** Pointer of the table for (`map`, `nudge`), or null if the map cannot have one. */
+  get(map: Float32Array, nudge: StateNudge): number | null {
     let entry = this.byObject.get(map);
     if (!entry) this.byObject.set(map, (entry = new Map()));
-    const hit = entry.get(keepSign);
+    const hit = entry.get(nudge);
     if (hit !== undefined) return hit;
-    const key = `${keepSign ? 's' : 'p'}:${Array.from(new Uint32Array(map.buffer, map.byteOffset, 256)).join(',')}`;
+    const key = `${nudge}:${Array.from(new Uint32Array(map.buffer, map.byteOffset, 256)).join(',')}`;
     let ptr = this.byContent.get(key);
     if (ptr === undefined) {
-      const bytes = map.length === 256 ? buildTable(map, keepSign) : null;
+      const bytes = map.length === 256 ? buildTable(map, nudge) : null;
       ptr = bytes ? this.runtime.alloc(bytes.length) : null;
       if (ptr !== null && bytes) this.runtime.u8(ptr, bytes.length).set(bytes);
       this.byContent.set(key, ptr);
     }
-    entry.set(keepSign, ptr);
+    entry.set(nudge, ptr);
     return ptr;
   }
 }

@@ -2,6 +2,16 @@
  * Where a tensor's data lives on the GPU: tiles, the per-tile interleaved state layout, and
  * the split into chunks whose buffer ranges each fit one storage binding
  * (maxStorageBufferBindingSize) and start at offsets aligned to minStorageBufferOffsetAlignment.
+ *
+ * State buffers cost the tensor's logical size, not whole tiles (small tensors are common:
+ * biases, norms, every tensor under min8bitSize keeps float32 state):
+ * - float32 states: every tile but the last holds S runs of `tile` floats; the last tile holds
+ *   S runs of its own element count rounded up to a vec4. Total S·ceil(n/4)·16 bytes.
+ * - 8-bit: codes and absmax are interleaved per block, and only the tensor's ceil(n/blockSize)
+ *   blocks exist: S·blocks·blockSize bytes of codes (< blockSize codes of slack per state)
+ *   plus S·blocks·4 bytes of absmax.
+ * Chunks start at tile boundaries, where both layouts coincide with whole tiles, so a chunk's
+ * range is its tiles' range clipped to the buffer's end.
  */
 import { blocksPerTile, tileSize, type KernelShape } from './template.js';
 import { gpuTensorBytes } from './device.js';
@@ -25,10 +35,13 @@ export interface TensorLayout {
   length: number;
   tile: number;
   tiles: number;
-  /** Bytes per tile of each buffer. */
+  /** Bytes per (whole) tile of each buffer. */
   paramTileBytes: number;
   stateTileBytes: number;
   absmaxTileBytes: number;
+  /** Bytes of the state buffer (codes or float32 states) and of the absmax buffer (8-bit, else 0). */
+  stateBytes: number;
+  absmaxBytes: number;
   chunks: Chunk[];
   partials: number;
 }
@@ -64,7 +77,20 @@ export function planLayout(
     chunks.push({ tile0: t0, tiles: t, n: Math.min(length, (t0 + t) * tile) - t0 * tile, workgroups, partialBase: partials });
     partials += workgroups;
   }
-  return { shape, length, tile, tiles, paramTileBytes, stateTileBytes, absmaxTileBytes, chunks, partials };
+  const blocks = shape.bits === 8 ? Math.max(1, Math.ceil(length / shape.blockSize)) : 0;
+  const stateBytes = shape.bits === 8 ? S * blocks * shape.blockSize : S * gpuTensorBytes(length);
+  const absmaxBytes = S * blocks * 4;
+  return { shape, length, tile, tiles, paramTileBytes, stateTileBytes, absmaxTileBytes, stateBytes, absmaxBytes, chunks, partials };
+}
+
+/** Float32 states: elements per state in tile `t` (a whole tile, or the last tile's vec4s). */
+export function stateStride32(l: TensorLayout, t: number): number {
+  return t < l.tiles - 1 ? l.tile : Math.max(4, Math.ceil((l.length - t * l.tile) / 4) * 4);
+}
+
+/** Float32 states: index of state k's first element of tile t (matches the kernel's stIndex). */
+export function stateOffset32(l: TensorLayout, S: number, t: number, k: number): number {
+  return t * S * l.tile + k * stateStride32(l, t);
 }
 
 /** Byte range of a chunk in a buffer with `tileBytes` per tile, clipped to `total` bytes. */
@@ -81,8 +107,8 @@ export function paramBytes(l: TensorLayout): number {
 export function pack8(l: TensorLayout, codes: Uint8Array[], absmax: Float32Array[]): { st: Uint8Array; am: Float32Array } {
   const { blockSize: bs, states } = l.shape;
   const S = states.length;
-  const blocks = l.tiles * blocksPerTile(l.shape);
-  const st = new Uint8Array(blocks * S * bs);
+  const blocks = l.absmaxBytes / 4 / S;
+  const st = new Uint8Array(l.stateBytes);
   const am = new Float32Array(blocks * S);
   const nb = Math.ceil(l.length / bs);
   for (let k = 0; k < S; k++) {
@@ -120,12 +146,12 @@ export function unpack8(l: TensorLayout, st: Uint8Array, am: Float32Array): { co
 /** Interleaves float32 states per tile. */
 export function pack32(l: TensorLayout, values: Float32Array[]): Float32Array {
   const S = values.length;
-  const out = new Float32Array(l.tiles * S * l.tile);
+  const out = new Float32Array(l.stateBytes / 4);
   for (let k = 0; k < S; k++) {
     for (let t = 0; t < l.tiles; t++) {
       const start = t * l.tile;
       if (start >= l.length) break;
-      out.set(values[k].subarray(start, Math.min(l.length, start + l.tile)), (t * S + k) * l.tile);
+      out.set(values[k].subarray(start, Math.min(l.length, start + l.tile)), stateOffset32(l, S, t, k));
     }
   }
   return out;
@@ -138,7 +164,8 @@ export function unpack32(l: TensorLayout, S: number, data: Float32Array): Float3
       const start = t * l.tile;
       if (start >= l.length) break;
       const n = Math.min(l.tile, l.length - start);
-      out[k].set(data.subarray((t * S + k) * l.tile, (t * S + k) * l.tile + n), start);
+      const o = stateOffset32(l, S, t, k);
+      out[k].set(data.subarray(o, o + n), start);
     }
   }
   return out;

@@ -186,7 +186,10 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     return this.slots[index]?.step ?? 0;
   }
 
-  /** Bytes of optimizer state on the GPU (codes, absmax and float32 states). */
+  /**
+   * Bytes of optimizer state on the GPU (codes, absmax and float32 states): float32 states
+   * S·ceil(n/4)·16 bytes per tensor; 8-bit S·ceil(n/blockSize)·(blockSize + 4) bytes.
+   */
   stateBytes(): number {
     let b = 0;
     for (const s of this.slots) if (s.state) b += s.state.st.size + (s.state.absmax?.size ?? 0);
@@ -284,8 +287,9 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     const layout = planLayout(shape, slot.tensor.length, this.maxBinding, this.device.limits.minStorageBufferOffsetAlignment, this.maxWorkgroups);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     // New buffers are zero-filled: codes are stored XOR the zero code, so this is state 0.
-    const st = this.device.createBuffer({ size: layout.tiles * layout.stateTileBytes, usage });
-    const absmax = shape.bits === 8 ? this.device.createBuffer({ size: Math.max(16, layout.tiles * layout.absmaxTileBytes), usage }) : null;
+    // Sized to the tensor (float32: S·ceil(n/4) vec4s; 8-bit: its blocks), not to whole tiles.
+    const st = this.device.createBuffer({ size: layout.stateBytes, usage });
+    const absmax = shape.bits === 8 ? this.device.createBuffer({ size: layout.absmaxBytes, usage }) : null;
     const trust = this.rule.usesTrustRatio === true;
     const norm = trust ? this.device.createBuffer({ size: (4 + 2 * layout.partials) * 4, usage }) : null;
     const pipelines = {
@@ -367,7 +371,7 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
         { binding: 3, resource: { buffer: state.st, ...chunkRange(c, l.stateTileBytes, state.st.size) } },
       ];
       if (state.absmax) {
-        entries.push({ binding: 4, resource: { buffer: state.absmax, ...chunkRange(c, l.absmaxTileBytes, l.tiles * l.absmaxTileBytes) } });
+        entries.push({ binding: 4, resource: { buffer: state.absmax, ...chunkRange(c, l.absmaxTileBytes, l.absmaxBytes) } });
         entries.push({ binding: 5, resource: { buffer: this.tablesBuffer() } });
       }
       if (state.norm) entries.push({ binding: 6, resource: { buffer: state.norm } });
@@ -483,7 +487,7 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
       return unpack32(l, states.length, data).map((values, k) => ({ format: 'float32', sign: states[k], values }));
     }
     const st = new Uint8Array(await readBuffer(this.device, state.st, state.st.size));
-    const am = new Float32Array(await readBuffer(this.device, state.absmax!, l.tiles * l.absmaxTileBytes));
+    const am = new Float32Array(await readBuffer(this.device, state.absmax!, l.absmaxBytes));
     const { codes, absmax } = unpack8(l, st, am);
     return states.map((sign, k) => ({
       format: 'blockwise8',

@@ -101,7 +101,14 @@ fn encodeSigned(x: f32) -> u32 {
   let q = nearestMagnitude(abs(x), true);
   return select(127u + q, 127u - clamp(q, 1u, 127u), x < 0.0);
 }
-fn encodeUnsigned(x: f32) -> u32 {
-  return nearestMagnitude(x, false);
+// Unsigned optimizer states: v is the value before the division by absmax. A positive value
+// never takes the code of 0, even where x underflowed or was flushed to 0 (the 'positive'
+// nudge of src/quant/blockwise.ts: a second moment decoding to 0 makes m / (sqrt(v) + eps)
+// huge). v > 0 is tested on its bits (finite, > +0) so that a denormal v counts on GPUs that
+// flush denormals in comparisons.
+fn encodeUnsigned(x: f32, v: f32) -> u32 {
+  let q = nearestMagnitude(x, false);
+  let bits = bitcast<u32>(v);
+  return select(q, 1u, (q == 0u) & (bits > 0u) & (bits < 0x7f800000u));
 }
 `;

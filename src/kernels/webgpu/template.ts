@@ -8,10 +8,17 @@
  * their bits); one barrier; re-encode and store codes and absmax. Three reduction slots
  * rotate so that a tile needs a single barrier.
  *
- * Buffer layouts (all per tile, so a chunk of whole tiles is one contiguous range per buffer):
+ * Buffer layouts (all per tile, so a chunk of whole tiles is one contiguous range per buffer;
+ * sized to the tensor, not to whole tiles: see ./layout.ts):
  * - 8-bit codes: u32 words, block b's state k at words (b*S + k)*(blockSize/4); byte i of a
  *   word is element 4w+i; stored XOR the zero code so a zero-filled buffer is a zero state.
- * - 8-bit absmax: f32 at b*S + k.  - 32-bit states: f32, tile t's state k at (t*S + k)*1024.
+ *   Only the tensor's ceil(n/blockSize) blocks exist: threads of blocks past them read state 0
+ *   and write nothing.
+ * - 8-bit absmax: f32 at b*S + k.
+ * - 32-bit states: vec4s, tile t's state k at t*S*256 + k*stride, stride = min(256, vec4s left
+ *   in the tensor from tile t): whole tiles interleave runs of 256 vec4s, the last tile runs of
+ *   its own length. Lanes past the tensor write no state (an out-of-bounds write would be
+ *   clamped by robustness onto a real element) and read their tile's first lane instead.
  */
 import type { StateSign } from '../../optim/rule.js';
 import type { WgslRule } from './rules.js';
@@ -107,15 +114,17 @@ export function fusedKernel(rule: WgslRule, shape: KernelShape, pass: Pass): str
   // Word index (8-bit) or vec4 index (32-bit) of state k for this thread's r-th vec4.
   const stIndex = (k: number, r: number) =>
     eight ? `(blk${r} * ${S}u + ${k}u) * ${BS / 4}u + word${r}`
-      : `(tile * ${S}u + ${k}u) * 256u + ${r * 256}u + lid`;
+      : `tile * ${S * 256}u + ${k}u * stride + sl`;
 
   const perVec = rs
     .map((r) => {
       const decode = ks
         .map((k) =>
           eight
-            ? `    let w${k} = st[${stIndex(k, r)}] ^ ${zeroXor(k)}u;
-    let a${k} = absmax[blk${r} * ${S}u + ${k}u];
+            ? `    var w${k} = 0u; // a missing block reads as a zero-filled buffer: state 0
+    var a${k} = 0.0;
+    if (inBlk${r}) { w${k} = st[${stIndex(k, r)}]; a${k} = absmax[blk${r} * ${S}u + ${k}u]; }
+    w${k} ^= ${zeroXor(k)}u;
     var s${k} = vec4<f32>(tMap[${mapBase(k)}u + (w${k} & 255u)], tMap[${mapBase(k)}u + ((w${k} >> 8u) & 255u)],
                           tMap[${mapBase(k)}u + ((w${k} >> 16u) & 255u)], tMap[${mapBase(k)}u + (w${k} >> 24u)]) * a${k};`
             : `    var s${k} = st[${stIndex(k, r)}];`,
@@ -129,18 +138,15 @@ export function fusedKernel(rule: WgslRule, shape: KernelShape, pass: Pass): str
     usq += dot(dm, dm);`
         : `${trustRule ? `${rule.direction}\n    ${rule.apply}` : rule.element}
 ${ks.map((k) => `    s${k} = select(s${k}, vec4<f32>(0.0), bad);`).join('\n')}
-    if (inb) { param[v4] = select(np, p, bad); }
-${ks
-  .map((k) =>
-    eight
-      ? `    ns${k}_${r} = s${k};\n    mx${k}_${r} = absMax4(s${k});`
-      : `    st[${stIndex(k, r)}] = s${k};`,
-  )
-  .join('\n')}`;
+    if (inb) {
+      param[v4] = select(np, p, bad);
+${eight ? '' : ks.map((k) => `      st[${stIndex(k, r)}] = s${k};`).join('\n')}
+    }
+${eight ? ks.map((k) => `    ns${k}_${r} = s${k};\n    mx${k}_${r} = absMax4(s${k});`).join('\n') : ''}`;
       return `  {
     let v4 = tile * ${tile / 4}u + ${r * 256}u + lid;
     let inb = v4 < nV4;
-    var p = vec4<f32>(0.0);
+${eight ? '' : '    let sl = select(0u, lid, inb); // lanes past the tensor read its first lane (in bounds)\n'}    var p = vec4<f32>(0.0);
     var gr = vec4<f32>(0.0);
     if (inb) { p = param[v4]; gr = grad[v4]; }
     let idx = vec4<u32>(v4 * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
@@ -155,7 +161,9 @@ ${body}
     })
     .join('\n');
 
-  const encName = (k: number) => (shape.states[k] === 'signed' ? 'encodeSigned' : 'encodeUnsigned');
+  // Unsigned states also pass the value before scaling: a positive one never encodes as 0.
+  const enc = (k: number, r: number, c: string) =>
+    shape.states[k] === 'signed' ? `encodeSigned(x.${c})` : `encodeUnsigned(x.${c}, ns${k}_${r}.${c})`;
   const kr = ks.flatMap((k) => rs.map((r) => [k, r] as const));
   const requantize = eight && !norm
     ? `
@@ -174,7 +182,7 @@ ${kr
       // A state that overflowed float32 saturates at the largest float32, as the CPU stores do,
       // so the block keeps a finite absmax (and its infinite elements encode as ±1).
       let am = min(bitcast<f32>(atomicLoad(&red[rset + lb${r} * ${S}u + ${k}u])), F32_MAX);
-      if (word${r} == 0u) { absmax[blk${r} * ${S}u + ${k}u] = am; }
+      if (inBlk${r} && word${r} == 0u) { absmax[blk${r} * ${S}u + ${k}u] = am; }
       // One reciprocal per block; an all-zero block (am 0) encodes 0. Past 2^120 the reciprocal
       // would be denormal (flushed to 0 on GPUs): that rare block scales both factors by 2^8.
       var x: vec4<f32>;
@@ -183,8 +191,8 @@ ${kr
       } else {
         x = ns${k}_${r} * select(1.0 / am, 0.0, am == 0.0);
       }
-      let w = ${encName(k)}(x.x) | (${encName(k)}(x.y) << 8u) | (${encName(k)}(x.z) << 16u) | (${encName(k)}(x.w) << 24u);
-      st[${stIndex(k, r)}] = w ^ ${zeroXor(k)}u;
+      let w = ${enc(k, r, 'x')} | (${enc(k, r, 'y')} << 8u) | (${enc(k, r, 'z')} << 16u) | (${enc(k, r, 'w')} << 24u);
+      if (inBlk${r}) { st[${stIndex(k, r)}] = w ^ ${zeroXor(k)}u; }
     }`,
   )
   .join('\n')}`
@@ -208,6 +216,7 @@ fn main(${builtins.join(', ')}) {
   let nwg = nwg3.x;
 ${eight ? '  loadTables(lid);\n  workgroupBarrier();' : ''}
   let nV4 = (u.n + 3u) / 4u;
+${eight ? `  let nBlk = (u.n + ${BS - 1}u) / ${BS}u;` : ''}
   let gradScale = ${shape.clip ? `clipBuf[${CLIP.scale}]` : 'u.gradScale'};
 ${trustRule && !norm ? '  var trust = 1.0;\n  if (u.useTrust != 0u) { trust = normBuf[0]; }' : ''}
 ${norm ? '  var psq = 0.0;\n  var usq = 0.0;' : ''}
@@ -215,7 +224,7 @@ ${norm ? '  var psq = 0.0;\n  var usq = 0.0;' : ''}
   for (var tile = wid; tile < u.numTiles; tile += nwg) {
 ${eight && !norm ? `    let rset = (iter % 3u) * ${BPT * S}u;` : ''}
     iter += 1u;
-${eight ? rs.map((r) => `    let lb${r} = (${r * 1024}u + 4u * lid) / ${BS}u;\n    let word${r} = ((${r * 1024}u + 4u * lid) % ${BS}u) / 4u;\n    let blk${r} = tile * ${BPT}u + lb${r};`).join('\n') : ''}
+${eight ? rs.map((r) => `    let lb${r} = (${r * 1024}u + 4u * lid) / ${BS}u;\n    let word${r} = ((${r * 1024}u + 4u * lid) % ${BS}u) / 4u;\n    let blk${r} = tile * ${BPT}u + lb${r};\n    let inBlk${r} = blk${r} < nBlk;`).join('\n') : '    let stride = min(256u, nV4 - tile * 256u);'}
 ${regs}
 ${perVec}
 ${requantize}
