@@ -65,8 +65,8 @@ describe('demo ablation', () => {
     const v = Float32Array.from({ length: 8192 }, () => Math.exp(rng.normal() * 3));
     const un = createDynamicMap(false);
     const ulin = createLinearMap(false);
-    const eDyn = quantizationError(v, un, 256, false);
-    const eLin = quantizationError(v, ulin, 256, false);
+    const eDyn = quantizationError(v, un, 256, 'none');
+    const eLin = quantizationError(v, ulin, 256, 'none');
     assert.ok(eDyn.meanRel < eLin.meanRel / 3, `${eDyn.meanRel} vs ${eLin.meanRel}`);
     assert.ok(eLin.zeroed > 0.3 && eDyn.zeroed < 0.05, `${eLin.zeroed} / ${eDyn.zeroed}`);
     void lin;

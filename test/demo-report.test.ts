@@ -163,10 +163,10 @@ describe('bitopt demo CLI', () => {
     assert.equal(all(parse(readFileSync(join(out, 'index.html'), 'utf8')), 'svg').length, 3);
   });
 
-  it('says clearly that --backend webgpu is not supported yet', async () => {
-    await assert.rejects(run(process.execPath, [...cli, 'demo', '--backend', 'webgpu']), (e: { code: number; stderr: string }) => {
+  it('says clearly that --backend webgpu drives bitopt through the tfjs adapter, not --via core', async () => {
+    await assert.rejects(run(process.execPath, [...cli, 'demo', '--backend', 'webgpu', '--via', 'core']), (e: { code: number; stderr: string }) => {
       assert.equal(e.code, 1);
-      assert.match(e.stderr, /--backend webgpu: not yet supported/);
+      assert.match(e.stderr, /bitopt: --via core: with --backend webgpu bitopt runs through its TensorFlow.js adapter \(--via tfjs/);
       return true;
     });
   });

@@ -4,15 +4,15 @@
  */
 import type { Command } from 'commander';
 import { ablationTables, runAblation } from '../demo/ablation.js';
-import { loadTfjsAdapter } from '../demo/adapter.js';
 import { budgetReport } from '../demo/budget.js';
 import { MissingDataError } from '../demo/data/mnist.js';
 import { bytes, count } from '../demo/format.js';
 import { ALL_FAMILIES, type Family } from '../demo/optimizers.js';
 import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { demoMarkdown, demoTables, runDemo, writeReport } from '../demo/run-demo.js';
-import { TASK_IDS, type TaskId } from '../demo/tasks.js';
+import { LM_SIZES, TASK_IDS, type LmSize, type TaskId } from '../demo/tasks.js';
 import type { TfBackend } from '../demo/tf.js';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -38,18 +38,51 @@ export function parseSeeds(v: string): number[] {
   return seeds;
 }
 
+function parseLmSize(v: string): LmSize {
+  if (!(v in LM_SIZES)) throw new Error(`--lm-size: expected ${Object.keys(LM_SIZES).join(' or ')}, got '${v}'`);
+  return v as LmSize;
+}
+
+/** `--jobs N`: runs at once, each in its own process; `auto` is one per core. */
+function parseJobs(v: string, tfBackend: TfBackend): number {
+  // On a GPU the runs share one device: one at a time unless asked.
+  if (v === 'auto') return tfBackend === 'webgpu' ? 1 : availableParallelism();
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--jobs: expected a positive integer or auto, got '${v}'`);
+  return n;
+}
+
 function parseSteps(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new Error(`--steps: expected a positive integer, got '${v}'`);
   return n;
 }
 
-function checkBackend(device: string, tfBackend: string): TfBackend {
-  if (device !== 'cpu') {
-    throw new Error(`--backend ${device}: not yet supported by the demo (bitopt's WebGPU kernels are not wired into the TensorFlow.js training loop yet); use --backend cpu`);
+/**
+ * `--backend cpu`: the models on tfjs's wasm or cpu backend (`--tf-backend`). `--backend webgpu`:
+ * the models on tfjs's webgpu backend (a GPU through Dawn), which `--tf-backend` cannot change.
+ */
+function checkBackend(device: string, tfBackend: string, tfBackendGiven = false): TfBackend {
+  if (device === 'webgpu') {
+    if (tfBackendGiven) throw new Error("--tf-backend: with --backend webgpu the models run on TensorFlow.js's webgpu backend; leave --tf-backend out");
+    return 'webgpu';
   }
+  if (device !== 'cpu') throw new Error(`--backend: expected cpu or webgpu, got '${device}'`);
   if (tfBackend !== 'wasm' && tfBackend !== 'cpu') throw new Error(`--tf-backend: expected wasm or cpu, got '${tfBackend}'`);
   return tfBackend;
+}
+
+/**
+ * How bitopt's optimizers are driven. On the GPU only the TensorFlow.js adapter works: it steps
+ * tfjs's own GPU buffers, while the core API updates Float32Arrays on the CPU.
+ */
+function checkVia(via: string, viaGiven: boolean, tfBackend: TfBackend): 'core' | 'tfjs' {
+  if (via !== 'core' && via !== 'tfjs') throw new Error(`--via: expected core or tfjs, got '${via}'`);
+  if (tfBackend !== 'webgpu') return via;
+  if (viaGiven && via === 'core') {
+    throw new Error("--via core: with --backend webgpu bitopt runs through its TensorFlow.js adapter (--via tfjs, the default there), which updates the weights on the GPU; the core API updates Float32Arrays on the CPU");
+  }
+  return 'tfjs';
 }
 
 async function guard(body: () => Promise<void>): Promise<void> {
@@ -87,29 +120,32 @@ export function registerDemo(program: Command): void {
     .option('--steps <n>', 'training steps per run (default: per task, mnist 600, lm 400)')
     .option('--seeds <n|list>', 'number of seeds (1..n) or a comma-separated list', '1')
     .option('--out <dir>', 'report directory', 'bitopt-report')
-    .option('--backend <device>', 'where bitopt runs: cpu (webgpu: not yet supported by the demo)', 'cpu')
-    .option('--tf-backend <name>', 'TensorFlow.js backend for the models: wasm (faster) or cpu', 'wasm')
-    .option('--via <path>', "how bitopt optimizers are driven: core (bitopt's Float32Array API) or tfjs (bitopt's tf.Optimizer adapter, the drop-in for tf.train.*)", 'core')
+    .option('--lm-size <size>', `size of the LM task's transformer: ${Object.keys(LM_SIZES).join(' or ')}`, 'small')
+    .option('--backend <device>', "where the models and bitopt run: cpu, or webgpu (a GPU: TensorFlow.js's webgpu backend, bitopt's WGSL kernels through its TensorFlow.js adapter)", 'cpu')
+    .option('--tf-backend <name>', 'TensorFlow.js backend for the models with --backend cpu: wasm (faster) or cpu', 'wasm')
+    .option('--via <path>', "how bitopt optimizers are driven: core (bitopt's Float32Array API) or tfjs (bitopt's tf.Optimizer adapter, the drop-in for tf.train.*); --backend webgpu: tfjs only", 'core')
+    .option('--jobs <n>', 'training runs at once, each in its own process (auto: one per core with --backend cpu, where tfjs wasm uses one core per run; 1 with --backend webgpu)', 'auto')
     .option('--no-tfjs-baseline', "skip TensorFlow.js's own float32 Adam")
     .option('--no-progress', 'no progress bar')
-    .action(async (opts) =>
+    .action(async (opts, cmd: Command) =>
       guard(async () => {
-        const tfBackend = checkBackend(opts.backend, opts.tfBackend);
-        if (opts.via !== 'core' && opts.via !== 'tfjs') throw new Error(`--via: expected core or tfjs, got '${String(opts.via)}'`);
-        const adapter = opts.via === 'tfjs' ? await loadTfjsAdapter() : undefined;
-        if (opts.via === 'tfjs' && !adapter) throw new Error('--via tfjs: the bitopt TensorFlow.js adapter (bitopt/tfjs) is not available in this build');
+        const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
+        const tfBackend = checkBackend(opts.backend, opts.tfBackend, given('tfBackend'));
+        const via = checkVia(String(opts.via), given('via'), tfBackend);
         const demo = await runDemo({
           tasks: parseTasks(opts.task),
           families: opts.all ? [...ALL_FAMILIES] : parseFamilies(opts.optim),
           seeds: parseSeeds(opts.seeds),
           ...(opts.steps !== undefined ? { steps: parseSteps(opts.steps) } : {}),
           out: opts.out,
+          lmSize: parseLmSize(String(opts.lmSize)),
           tfBackend,
           tfjsBaseline: opts.tfjsBaseline,
           progress: opts.progress,
           command: `bitopt ${process.argv.slice(2).join(' ')}`,
           log,
-          ...(adapter ? { factory: adapter, adapterName: 'bitopt/tfjs' } : {}),
+          via,
+          jobs: parseJobs(String(opts.jobs), tfBackend),
         });
         log(demoTables(demo));
         log(budgetLines());

@@ -113,7 +113,8 @@ export async function captureQuantError(
               step,
               variant: v.name,
               elements: e.values.length,
-              ...quantizationError(e.values, variantMap(v.map, signed), v.blockSize, signed),
+              // The map's own rounding of v (no 'positive' rule), so the share zeroed shows what the paper's analysis shows.
+              ...quantizationError(e.values, variantMap(v.map, signed), v.blockSize, signed ? 'sign' : 'none'),
             });
           }
         });
@@ -129,7 +130,15 @@ export function variantAdamFactory(quant: QuantVariant): OptimizerFactory {
     const params = model.variables.map((v) => v.dataSync().slice() as Float32Array);
     const full = new Set(params.filter((_, i) => model.fullPrecision.has(model.variables[i])));
     const opt = new VariantAdam(params, quant, { lr: spec.lr, fullPrecision: full });
-    return { step: arrayOptimizer(model, params, (g) => opt.step(g)), stateBytes: () => opt.stateBytes(), offTensorBytes: () => opt.stateBytes(), dispose: () => {} };
+    return {
+      step: arrayOptimizer(model, params, (g) => opt.step(g)),
+      setLearningRate: (lr) => {
+        opt.lr = lr;
+      },
+      stateBytes: () => opt.stateBytes(),
+      offTensorBytes: () => opt.stateBytes(),
+      dispose: () => {},
+    };
   };
 }
 

@@ -40,6 +40,8 @@ export interface OptimizerSpec {
 export interface TrainOptimizer {
   /** One training step; returns the batch loss (before the update). */
   step(lossFn: () => tf.Scalar): Promise<number>;
+  /** Sets the learning rate of the next steps (the loop's schedule calls it before each step). */
+  setLearningRate(lr: number): void;
   /** Bytes of optimizer state held now. */
   stateBytes(): number;
   /** Bytes the optimizer keeps outside tfjs tensors (bitopt's weight copy and state). */
@@ -62,6 +64,10 @@ function tfjsAdam(spec: OptimizerSpec, model: Model): TrainOptimizer {
       loss.dispose();
       stepped = true;
       return value;
+    },
+    // AdamOptimizer reads its (TypeScript-protected) learningRate field at every step.
+    setLearningRate: (lr) => {
+      (opt as unknown as { learningRate: number }).learningRate = lr;
     },
     // tf.train.adam keeps two float32 accumulators per weight (plus two scalars).
     stateBytes: () => (stepped ? 8 * n + 8 : 0),
@@ -105,6 +111,7 @@ function coreOptimizer(spec: OptimizerSpec, model: Model): TrainOptimizer {
   });
   return {
     step: arrayOptimizer(model, params, (g) => opt.step(g)),
+    setLearningRate: (lr) => opt.setOptions({ lr }),
     core: opt,
     stateBytes: () => opt.stateBytes(),
     offTensorBytes: () => opt.stateBytes() + params.reduce((a, p) => a + p.byteLength, 0),

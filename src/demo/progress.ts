@@ -3,7 +3,8 @@ import cliProgress from 'cli-progress';
 
 export interface Progress {
   startRun(label: string, steps: number): void;
-  step(step: number, loss: number): void;
+  /** One step of the current run, or of the run `label` when several run at once. */
+  step(step: number, loss: number, label?: string): void;
   endRun(summary: string): void;
   stop(): void;
 }
@@ -24,8 +25,9 @@ export function createProgress(totalSteps: number, log: (line: string) => void, 
       label = l;
       bar?.update(done, { run: label, step: 0, loss: '-' });
     },
-    step(step, loss) {
+    step(step, loss, runLabel) {
       done++;
+      if (runLabel !== undefined) label = runLabel;
       if (step % 5 === 0 || !Number.isFinite(loss)) bar?.update(done, { run: label, step, loss: loss.toFixed(3) });
     },
     endRun(summary) {

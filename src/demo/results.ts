@@ -8,6 +8,10 @@ export interface Environment {
   machine: string;
   node: string;
   tfBackend: string;
+  /** Where the models and bitopt ran: 'webgpu' (a GPU) or 'cpu' (absent in older results). */
+  backend?: 'cpu' | 'webgpu';
+  /** The WebGPU adapter, when backend is 'webgpu': device, then driver (e.g. 'nvidia-h100-80gb-hbm3 (NVIDIA: 580.159.04 580.159.4.0)'). */
+  gpu?: string;
 }
 
 export interface TaskInfo {

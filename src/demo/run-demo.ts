@@ -5,11 +5,13 @@ import { budgetReport } from './budget.js';
 import { describeEnvironment } from './environment.js';
 import { bytes, markdownTable, pct, textTable } from './format.js';
 import { createOptimizerFactory, FAMILIES, specLabel, type Family, type OptimizerFactory, type OptimizerSpec } from './optimizers.js';
+import { loadTfjsAdapter } from './adapter.js';
+import { runInWorkers, type RunJob } from './parallel.js';
 import { createProgress } from './progress.js';
 import { renderReport } from './report/html.js';
 import type { AblationResults, DemoResults, ReportData } from './results.js';
 import { compareTwins, summarize } from './summary.js';
-import { createTask, type Task, type TaskId } from './tasks.js';
+import { createTask, type LmSize, type Task, type TaskId } from './tasks.js';
 import { initTf, type TfBackend } from './tf.js';
 import { trainRun, type RunResult } from './train.js';
 
@@ -24,9 +26,15 @@ export interface DemoOptions {
   /** Include TensorFlow.js's own Adam as a baseline (for the Adam family). */
   tfjsBaseline: boolean;
   command: string;
+  /** Size of the LM task's transformer (default 'small'). */
+  lmSize?: LmSize;
   log: (line: string) => void;
   progress?: boolean;
-  /** Optimizer factory for the bitopt runs (the tfjs adapter plugs in here). */
+  /** How bitopt's optimizers are driven: its Float32Array API ('core', default) or its tfjs adapter. */
+  via?: 'core' | 'tfjs';
+  /** Training runs at once, each in its own process (default 1: all in this process). */
+  jobs?: number;
+  /** Optimizer factory for the bitopt runs, instead of `via` (tests; one process only). */
   factory?: OptimizerFactory;
   adapterName?: string;
 }
@@ -44,24 +52,44 @@ export function specsFor(task: Task, families: Family[], tfjsBaseline: boolean, 
 
 export async function runDemo(o: DemoOptions): Promise<DemoResults> {
   const backend = await initTf(o.tfBackend, o.log);
-  const factory = o.factory ?? createOptimizerFactory();
-  const tasks = o.tasks.map((id) => createTask(id));
-  const plan = tasks.flatMap((task) => {
-    const steps = o.steps ?? task.defaultSteps;
-    return o.seeds.flatMap((seed) => specsFor(task, o.families, o.tfjsBaseline, o.factory ? 'adapter' : 'core').map((spec) => ({ task, spec, seed, steps })));
-  });
-  o.log(`bitopt demo: ${plan.length} training runs (${tasks.map((t) => t.id).join(', ')}; seeds ${o.seeds.join(', ')}) on the tfjs '${backend}' backend`);
+  const via = o.via ?? 'core';
+  const jobs = Math.max(1, Math.floor(o.jobs ?? 1));
+  if (o.factory && jobs > 1) throw new Error('runDemo: a custom optimizer factory runs in one process (jobs 1)');
+  const factory = o.factory ?? (via === 'tfjs' ? await loadTfjsAdapter() : createOptimizerFactory());
+  if (!factory) throw new Error('--via tfjs: the bitopt TensorFlow.js adapter (bitopt/tfjs) is not available in this build');
+  const adapterName = o.adapterName ?? (via === 'tfjs' ? 'bitopt/tfjs' : undefined);
+  const kind = o.factory || via === 'tfjs' ? 'adapter' : 'core';
+  const tasks = o.tasks.map((id) => createTask(id, { lmSize: o.lmSize }));
+  const plan: (RunJob & { task: Task })[] = tasks
+    .flatMap((task) => {
+      const steps = o.steps ?? task.defaultSteps;
+      return o.seeds.flatMap((seed) => specsFor(task, o.families, o.tfjsBaseline, kind).map((spec) => ({ task, taskId: task.id, spec, seed, steps })));
+    })
+    .map((p, index) => ({ ...p, index }));
+  const where = jobs > 1 ? `, ${Math.min(jobs, plan.length)} at a time in separate processes` : '';
+  o.log(`bitopt demo: ${plan.length} training runs (${tasks.map((t) => t.id).join(', ')}; seeds ${o.seeds.join(', ')}) on the tfjs '${backend}' backend${where}`);
   for (const t of tasks) o.log(`  ${t.id}: ${t.description}\n    data: ${t.dataSource}`);
   const progress = createProgress(plan.reduce((a, p) => a + p.steps, 0), o.log, o.progress !== false);
-  const runs: RunResult[] = [];
+  const label = (job: RunJob) => `${job.taskId} ${specLabel(job.spec)} seed ${job.seed}`;
+  const done = (job: RunJob, r: RunResult) => {
+    const acc = r.final.accuracy !== undefined ? `, accuracy ${r.final.accuracy.toFixed(2)}%` : '';
+    progress.endRun(`  done: ${label(job)}: loss ${r.final.loss.toFixed(4)}${acc}, state ${bytes(r.stateBytes)}, ${r.msPerStep.toFixed(1)} ms/step${r.diverged ? ' (DIVERGED)' : ''}`);
+  };
+  let runs: RunResult[] = [];
   try {
-    for (const { task, spec, seed, steps } of plan) {
-      const label = `${task.id} ${specLabel(spec)} seed ${seed}`;
-      progress.startRun(label, steps);
-      const r = await trainRun(task, spec, factory, { steps, seed, onStep: (s, l) => progress.step(s, l) });
-      runs.push(r);
-      const acc = r.final.accuracy !== undefined ? `, accuracy ${r.final.accuracy.toFixed(2)}%` : '';
-      progress.endRun(`  done: ${label}: loss ${r.final.loss.toFixed(4)}${acc}, state ${bytes(r.stateBytes)}, ${r.msPerStep.toFixed(1)} ms/step${r.diverged ? ' (DIVERGED)' : ''}`);
+    if (jobs > 1) {
+      runs = await runInWorkers(plan.map(({ task: _task, ...job }) => job), { tfBackend: backend, via, ...(o.lmSize ? { lmSize: o.lmSize } : {}) }, jobs, {
+        onStart: () => {},
+        onStep: (job, step, loss) => progress.step(step, loss, label(job)),
+        onDone: done,
+      });
+    } else {
+      for (const job of plan) {
+        progress.startRun(label(job), job.steps);
+        const r = await trainRun(job.task, job.spec, factory, { steps: job.steps, seed: job.seed, onStep: (s, l) => progress.step(s, l) });
+        runs.push(r);
+        done(job, r);
+      }
     }
   } finally {
     progress.stop();
@@ -72,7 +100,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResults> {
     seeds: o.seeds,
     tasks: tasks.map((t) => ({ id: t.id, title: t.title, description: t.description, dataSource: t.dataSource, lossLabel: t.lossLabel, steps: o.steps ?? t.defaultSteps })),
     runs,
-    ...(o.adapterName ? { adapter: o.adapterName } : {}),
+    ...(adapterName ? { adapter: adapterName } : {}),
   };
 }
 

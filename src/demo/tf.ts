@@ -36,14 +36,20 @@ export function ensureGradients(): Promise<void> {
   return gradientsLoaded;
 }
 
-export type TfBackend = 'cpu' | 'wasm';
+export type TfBackend = 'cpu' | 'wasm' | 'webgpu';
 
 /**
  * Selects the tfjs backend. 'wasm' (XNNPACK, about 3x faster on this kind of model) falls back
- * to 'cpu' with a message when it cannot start.
+ * to 'cpu' with a message when it cannot start. 'webgpu' (a GPU through Dawn, src/demo/webgpu.ts)
+ * never falls back: it throws a message that says what is missing.
  */
 export async function initTf(backend: TfBackend, log: (line: string) => void = () => {}): Promise<TfBackend> {
   await ensureGradients();
+  if (backend === 'webgpu') {
+    const { initWebgpuBackend } = await import('./webgpu.js');
+    await initWebgpuBackend(log);
+    return backend;
+  }
   let chosen: TfBackend = backend;
   if (backend === 'wasm') {
     try {

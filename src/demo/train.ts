@@ -35,6 +35,19 @@ export interface RunOptions {
   onStepDone?: (step: number, optimizer: TrainOptimizer) => void | Promise<void>;
 }
 
+/**
+ * The learning rate at `step` (1-based) of `steps`: a short linear warm-up, then cosine decay
+ * to 10% of the peak, the schedule most transformer and MLP recipes use. Every optimizer of a
+ * comparison gets the same schedule; annealing also makes the final loss a property of the
+ * run rather than of its last few mini-batches.
+ */
+export function scheduledLearningRate(peak: number, step: number, steps: number): number {
+  const warmup = Math.max(1, Math.round(0.05 * steps));
+  if (step <= warmup) return (peak * step) / warmup;
+  const progress = (step - warmup) / Math.max(1, steps - warmup);
+  return peak * (0.1 + 0.45 * (1 + Math.cos(Math.PI * progress)));
+}
+
 /** The step whose memory is profiled: after the first, so lazily created state exists. */
 const PROFILED_STEP = 2;
 
@@ -44,13 +57,14 @@ export async function trainRun(task: Task, spec: OptimizerSpec, factory: Optimiz
   const optimizer = factory(spec, model);
   const nextBatch = task.batches(options.seed);
   const trainLoss: number[] = [];
-  const evals: RunResult['evals'] = [{ step: 0, ...task.evaluate(model) }];
+  const evals: RunResult['evals'] = [{ step: 0, ...(await task.evaluate(model)) }];
   let peakTensorBytes = 0;
   let trainMs = 0;
   let diverged = false;
   try {
     for (let step = 1; step <= options.steps; step++) {
       const batch = nextBatch();
+      optimizer.setLearningRate(scheduledLearningRate(spec.lr, step, options.steps));
       const t0 = performance.now();
       let loss: number;
       if (step === PROFILED_STEP) {
@@ -72,7 +86,7 @@ export async function trainRun(task: Task, spec: OptimizerSpec, factory: Optimiz
         diverged = true;
         break;
       }
-      if (step % task.evalEvery === 0 || step === options.steps) evals.push({ step, ...task.evaluate(model) });
+      if (step % task.evalEvery === 0 || step === options.steps) evals.push({ step, ...(await task.evaluate(model)) });
     }
     const final: Evaluation = diverged ? { loss: NaN } : evals[evals.length - 1];
     return {

@@ -20,11 +20,14 @@ export class VariantAdam {
   private readonly slots: Slot[];
   private readonly maps: Float32Array[];
   private t = 0;
+  /** The learning rate of the next step (the demo's schedule changes it). */
+  lr: number;
   constructor(
     params: Float32Array[],
     private readonly variant: QuantVariant,
     private readonly options: { lr: number; fullPrecision?: ReadonlySet<Float32Array>; min8bitSize?: number },
   ) {
+    this.lr = options.lr;
     const min = options.min8bitSize ?? 4096;
     this.maps = this.rule.states.map((sign) => variantMap(variant.map, sign === 'signed'));
     this.slots = params.map((param) => {
@@ -37,7 +40,7 @@ export class VariantAdam {
 
   step(grads: Float32Array[]): void {
     this.t++;
-    const h = { ...this.rule.defaults, lr: this.options.lr, optimBits: 8, blockSize: 256, min8bitSize: 4096, percentileClipping: 100 };
+    const h = { ...this.rule.defaults, lr: this.lr, optimBits: 8, blockSize: 256, min8bitSize: 4096, percentileClipping: 100 };
     const c = this.rule.coefficients(h, this.t);
     this.slots.forEach((slot, i) => {
       const g = grads[i];
