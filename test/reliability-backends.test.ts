@@ -107,8 +107,10 @@ function compareStates(label: string, got: StateDict, want: StateDict): void {
     } else if (gs.format === 'float32' && ws.format === 'float32') {
       let scale = 0;
       for (const v of ws.values) if (Number.isFinite(v)) scale = Math.max(scale, Math.abs(v));
+      // 2·TINY: a state computed from flushed denormals (SGD's m = 0.9·m + g with g ≈ 6e-39) can
+      // land just above the smallest normal in the reference and at 0 on the GPU.
       for (let i = 0; i < ws.values.length; i++) {
-        assert.ok(close(gs.values[i], ws.values[i], 2e-6, scale * 1e-7 + TINY), `${label}: state ${k}[${i}]: ${gs.values[i]} vs ${ws.values[i]}`);
+        assert.ok(close(gs.values[i], ws.values[i], 2e-6, scale * 1e-7 + 2 * TINY), `${label}: state ${k}[${i}]: ${gs.values[i]} vs ${ws.values[i]}`);
       }
     }
   });
