@@ -141,6 +141,9 @@ describe('demo report', () => {
   it('tick marks are round numbers covering the range', () => {
     assert.deepEqual(ticks(0, 1), [0, 0.2, 0.4, 0.6, 0.8, 1]);
     assert.deepEqual(ticks(1.93, 3.1), [2, 2.25, 2.5, 2.75, 3]);
+    // Crossing zero from below: the zero tick is exactly 0 (summing steps gave 6.9e-18).
+    assert.deepEqual(ticks(-0.0732, 0.0021), [-0.06, -0.04, -0.02, 0]);
+    assert.ok(ticks(-0.0232, 0.0021).includes(0));
   });
 
   it('parses --seeds as a count or a list', () => {
