@@ -39,7 +39,7 @@ describe('demo ablation', () => {
     const x = randomArray(new Rng(4), 10000);
     x[9000] = -7.5;
     const map = createDynamicMap(true);
-    const q = quantizeVariant(x, map, 0, false);
+    const q = quantizeVariant(x, map, 0, 'none');
     assert.equal(q.absmax.length, 1);
     assert.equal(q.absmax[0], 7.5);
     const y = dequantizeVariant(q, map);
@@ -50,7 +50,7 @@ describe('demo ablation', () => {
   it('values on the grid of map × absmax quantize without error', () => {
     const map = createLinearMap(true);
     const x = Float32Array.from([map[0], map[40], map[128], map[255], map[200]].map((v) => Math.fround(v * 2)));
-    const e = quantizationError(x, map, 0, false);
+    const e = quantizationError(x, map, 0, 'none');
     assert.ok(e.relL2 < 1e-7 && e.meanRel < 1e-6, JSON.stringify(e));
   });
 
@@ -60,7 +60,7 @@ describe('demo ablation', () => {
     x[100] = 1; // one outlier ruins a tensor-wise scale for everything else
     const dyn = createDynamicMap(true);
     const lin = createLinearMap(true);
-    assert.ok(quantizationError(x, dyn, 256, false).meanRel < 0.5 * quantizationError(x, dyn, 0, false).meanRel);
+    assert.ok(quantizationError(x, dyn, 256, 'none').meanRel < 0.5 * quantizationError(x, dyn, 0, 'none').meanRel);
     // Second-moment-like values span orders of magnitude: linear codes zero most of them.
     const v = Float32Array.from({ length: 8192 }, () => Math.exp(rng.normal() * 3));
     const un = createDynamicMap(false);

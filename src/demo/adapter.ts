@@ -26,6 +26,18 @@ export function webgpuStepperExtraBytes(sizes: number[]): number {
   return sizes.reduce((a, n) => a + gpuTensorBytes(n), 0);
 }
 
+/**
+ * The demo's optimizer factory for `via`: bitopt's Float32Array API ('core') or its tfjs adapter
+ * ('tfjs'); TensorFlow.js's own Adam baseline is tf.train.adam either way.
+ */
+export async function demoOptimizerFactory(via: 'core' | 'tfjs'): Promise<OptimizerFactory> {
+  if (via === 'core') return createOptimizerFactory();
+  const adapter = await loadTfjsAdapter();
+  if (!adapter) throw new Error('--via tfjs: the bitopt TensorFlow.js adapter (bitopt/tfjs) is not available in this build');
+  return createOptimizerFactory(adapter);
+}
+
+/** The adapter's classes as a factory for 'adapter' specs (undefined in a build without it). */
 export async function loadTfjsAdapter(): Promise<OptimizerFactory | undefined> {
   let mod: Record<string, unknown>;
   try {
@@ -33,10 +45,7 @@ export async function loadTfjsAdapter(): Promise<OptimizerFactory | undefined> {
   } catch {
     return undefined;
   }
-  const others = createOptimizerFactory();
   return (spec, model) => {
-    // The tfjs Adam baseline stays tf.train.adam (runDemo hands this factory every spec).
-    if (spec.kind === 'tfjs') return others(spec, model);
     const className = spec.bits === 8 ? FAMILIES[spec.family].bits8 : FAMILIES[spec.family].bits32;
     const Class = mod[className] as AdapterClass | undefined;
     if (typeof Class !== 'function') throw new Error(`the bitopt TensorFlow.js adapter has no ${className}`);

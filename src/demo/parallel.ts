@@ -45,8 +45,7 @@ export interface PoolEvents {
  */
 function workerPath(): string {
   if (process.env.BITOPT_DEMO_WORKER) return process.env.BITOPT_DEMO_WORKER;
-  const here = fileURLToPath(import.meta.url);
-  return here.slice(0, -extname(here).length).replace(/parallel$/, 'run-worker') + extname(here);
+  return fileURLToPath(new URL(`./run-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 }
 
 /** Runs `jobs` on `workers` child processes; results come back in the jobs' order. */

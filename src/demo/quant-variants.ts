@@ -35,19 +35,10 @@ export interface Quantized {
 }
 
 /**
- * The encoding rule: a boolean says whether `x` is a signed optimizer state and picks that
- * state's rule, as Blockwise8State does (true: 'sign' nudge, DESIGN §1.3; false: 'positive',
- * a positive second moment never rounds to 0); 'none' is the plain nearest code.
+ * Quantizes `x` with the variant. `nudge` is the encoding rule: an optimizer state's own
+ * (`stateNudge(sign)`, as Blockwise8State uses) or 'none' for the map's plain nearest code.
  */
-export type VariantNudge = boolean | StateNudge;
-
-function nudgeOf(n: VariantNudge): StateNudge {
-  return typeof n === 'boolean' ? (n ? 'sign' : 'positive') : n;
-}
-
-/** Quantizes `x` with the variant, encoding as an optimizer state of that sign (see VariantNudge). */
-export function quantizeVariant(x: Float32Array, map: Float32Array, blockSize: number, signed: VariantNudge, into?: Quantized): Quantized {
-  const nudge = nudgeOf(signed);
+export function quantizeVariant(x: Float32Array, map: Float32Array, blockSize: number, nudge: StateNudge, into?: Quantized): Quantized {
   const bs = blockSize > 0 ? blockSize : Math.max(1, x.length);
   const blocks = Math.ceil(x.length / bs);
   const q = into ?? { codes: new Uint8Array(x.length), absmax: new Float32Array(blocks), blockSize: bs };
@@ -67,8 +58,8 @@ export function dequantizeVariant(q: Quantized, map: Float32Array, out: Float32A
 }
 
 /** Error of quantizing `x` and back: relative L2, mean relative error, share of non-zeros zeroed. */
-export function quantizationError(x: Float32Array, map: Float32Array, blockSize: number, signed: VariantNudge): { relL2: number; meanRel: number; zeroed: number } {
-  const y = dequantizeVariant(quantizeVariant(x, map, blockSize, signed), map);
+export function quantizationError(x: Float32Array, map: Float32Array, blockSize: number, nudge: StateNudge): { relL2: number; meanRel: number; zeroed: number } {
+  const y = dequantizeVariant(quantizeVariant(x, map, blockSize, nudge), map);
   let num = 0;
   let den = 0;
   let rel = 0;

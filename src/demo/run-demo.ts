@@ -5,7 +5,7 @@ import { budgetReport } from './budget.js';
 import { describeEnvironment } from './environment.js';
 import { bytes, markdownTable, pct, textTable } from './format.js';
 import { createOptimizerFactory, FAMILIES, specLabel, type Family, type OptimizerFactory, type OptimizerSpec } from './optimizers.js';
-import { loadTfjsAdapter } from './adapter.js';
+import { demoOptimizerFactory } from './adapter.js';
 import { runInWorkers, type RunJob } from './parallel.js';
 import { createProgress } from './progress.js';
 import { renderReport } from './report/html.js';
@@ -55,8 +55,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResults> {
   const via = o.via ?? 'core';
   const jobs = Math.max(1, Math.floor(o.jobs ?? 1));
   if (o.factory && jobs > 1) throw new Error('runDemo: a custom optimizer factory runs in one process (jobs 1)');
-  const factory = o.factory ?? (via === 'tfjs' ? await loadTfjsAdapter() : createOptimizerFactory());
-  if (!factory) throw new Error('--via tfjs: the bitopt TensorFlow.js adapter (bitopt/tfjs) is not available in this build');
+  // A custom factory serves the bitopt specs; tf.train.adam still serves the tfjs baseline.
+  const factory = o.factory ? createOptimizerFactory(o.factory) : await demoOptimizerFactory(via);
   const adapterName = o.adapterName ?? (via === 'tfjs' ? 'bitopt/tfjs' : undefined);
   const kind = o.factory || via === 'tfjs' ? 'adapter' : 'core';
   const tasks = o.tasks.map((id) => createTask(id, { lmSize: o.lmSize }));

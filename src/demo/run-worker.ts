@@ -3,8 +3,8 @@
  * and sends back each step's loss and the run's result. Same code path as a serial run
  * (`trainRun`), so a run's numbers do not depend on where it ran.
  */
-import { loadTfjsAdapter } from './adapter.js';
-import { createOptimizerFactory, type OptimizerFactory } from './optimizers.js';
+import { demoOptimizerFactory } from './adapter.js';
+import type { OptimizerFactory } from './optimizers.js';
 import type { ParentMessage, WorkerMessage } from './parallel.js';
 import { createTask, type Task } from './tasks.js';
 import { initTf } from './tf.js';
@@ -16,10 +16,7 @@ let factory: Promise<OptimizerFactory> | undefined;
 
 async function setUp(m: Extract<ParentMessage, { type: 'run' }>): Promise<OptimizerFactory> {
   await initTf(m.setup.tfBackend);
-  if (m.setup.via === 'core') return createOptimizerFactory();
-  const adapter = await loadTfjsAdapter();
-  if (!adapter) throw new Error('the bitopt TensorFlow.js adapter (bitopt/tfjs) is not available in this build');
-  return adapter;
+  return demoOptimizerFactory(m.setup.via);
 }
 
 process.on('message', (m: ParentMessage) => {

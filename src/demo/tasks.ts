@@ -103,7 +103,6 @@ export const LM_SIZES: Record<LmSize, { config: Omit<TransformerConfig, 'vocab'>
   small: { config: { context: 64, dModel: 64, heads: 4, layers: 2 }, batchSize: 16, lrScale: 1 },
   base: { config: { context: 64, dModel: 256, heads: 8, layers: 4 }, batchSize: 32, lrScale: 1 / 3 },
 };
-export const LM_CONFIG = LM_SIZES.small.config;
 
 export function lmTask(options: { size?: LmSize; batchSize?: number; config?: Partial<TransformerConfig>; validSequences?: number } = {}): Task {
   const text = loadBrown();

@@ -6,6 +6,7 @@
  * (a test checks that bit for bit).
  */
 import { RULES } from '../index.js';
+import { stateNudge } from '../optim/state.js';
 import { dequantizeVariant, quantizeVariant, variantMap, type QuantVariant, type Quantized } from './quant-variants.js';
 
 interface Slot {
@@ -33,7 +34,7 @@ export class VariantAdam {
     this.slots = params.map((param) => {
       const quantized = param.length >= min && !options.fullPrecision?.has(param);
       const float = this.rule.states.map(() => new Float32Array(param.length));
-      const q = quantized ? this.rule.states.map((sign, k) => quantizeVariant(float[k], this.maps[k], variant.blockSize, sign === 'signed')) : [];
+      const q = quantized ? this.rule.states.map((sign, k) => quantizeVariant(float[k], this.maps[k], variant.blockSize, stateNudge(sign))) : [];
       return { param, quantized, float, q };
     });
   }
@@ -53,7 +54,7 @@ export class VariantAdam {
         }
         slot.param[j] = this.rule.element(slot.param[j], g[j], s, j, c);
       }
-      if (slot.quantized) slot.q.forEach((q, k) => quantizeVariant(s[k], this.maps[k], this.variant.blockSize, this.rule.states[k] === 'signed', q));
+      if (slot.quantized) slot.q.forEach((q, k) => quantizeVariant(s[k], this.maps[k], this.variant.blockSize, stateNudge(this.rule.states[k]), q));
     });
   }
 
