@@ -1,8 +1,9 @@
 /**
- * An update rule is the maths of one optimizer, written once, for float32 states.
- * It does not know how its states are stored: the optimizer hands it a block of states
- * already decoded to float32 (from 8-bit codes or from float32 storage) and re-encodes them
- * afterwards, so a new state format never touches a rule (DESIGN §3).
+ * An update rule is the maths of one optimizer, written once (a `RuleSpec`), for float32
+ * states. It does not know how its states are stored: a kernel hands it states already decoded
+ * to float32 (from 8-bit codes or float32 storage) and re-encodes them afterwards, so a new
+ * state format never touches a rule. `scripts/generate.ts` turns each spec's `program` into the
+ * reference functions (`element`, `direction`), the WebAssembly loops and the WGSL snippets.
  */
 
 /** Which quantization map a state uses when it is stored in 8 bits. */
@@ -19,11 +20,36 @@ export interface Coefficients {
   [name: string]: number;
 }
 
+/**
+ * What a rule's author writes (src/optim/rules/*.ts). The registry (./rules/index.ts) adds the
+ * generated reference functions and makes it an `UpdateRule`.
+ */
+export interface RuleSpec {
+  /** Table key, e.g. 'adam'. */
+  readonly name: string;
+  /** State names and the map each uses in 8 bits, in storage order (state 1, state 2, ...). */
+  readonly states: Readonly<Record<string, StateSign>>;
+  /** Hyperparameters the rule accepts, with their defaults. */
+  readonly defaults: Hyper;
+  /** Rules that scale their update by ||p|| / ||dir|| need a norm pass first (LAMB, LARS). */
+  readonly usesTrustRatio?: boolean;
+  /** Extra checks of merged hyperparameters beyond the generic ones (throws naming the problem). */
+  validate?(h: Hyper, who: string): void;
+  /** Per-step scalars for step `t` (from 1), in float64: every name `program` reads, plus lr and trust (1). */
+  coefficients(h: Hyper, t: number): Coefficients;
+  /** The per-element maths in the rule language (scripts/codegen/program.ts). */
+  readonly program: string;
+}
+
 export interface UpdateRule {
   /** Table key, e.g. 'adam'. */
   readonly name: string;
   /** One entry per state tensor, in order (state 1, state 2, ...). */
   readonly states: readonly StateSign[];
+  /** The states' names in the rule's program (built-in rules). */
+  readonly stateNames?: readonly string[];
+  /** The rule's program (built-in rules; see RuleSpec). */
+  readonly program?: string;
   /** Hyperparameters the rule accepts, with their defaults (the reference library's). */
   readonly defaults: Hyper;
   /** Rules that scale their update by ||p|| / ||update|| need a norm pass first (LAMB, LARS). */

@@ -23,18 +23,13 @@ import { createReferenceKernel } from './reference.js';
 import { MAX_CHUNKS, ThreadPool } from './wasm-threads.js';
 import { TableCache } from './wasm-tables.js';
 import { wasmRuntime, type WasmRuntime } from './wasm-runtime.js';
+import { COEFFICIENT_BASE, DESCRIPTOR_BYTES, DESCRIPTOR_SLOTS as D, FIRST_RULE_SLOT, FIXED_COEFFICIENT_SLOTS, MAX_STATES, WASM_RULES } from '../../generated/kernel-layout.js';
 
-const RULE_IDS: Record<string, number> = { adam: 0, sgd: 1, rmsprop: 2, adagrad: 3, lion: 4, ademamix: 5, lamb: 6, lars: 7 };
 /** Elements per pass for float32 states (any size gives the same result; 8-bit uses its block). */
 const FLOAT32_BLOCK = 2048;
 
-// Descriptor slots: keep in sync with assembly/kernels.ts.
-const D = { op: 0, rule: 1, n: 2, block: 3, bits: 4, param: 5, grad: 6, data: 7, absmax: 10, table: 13, scratch: 16, chunks: 17, norms: 18, nstates: 19, float32: 20 };
-const F_BASE = 32; // float64 slot of the first coefficient (byte 256)
-const F = {
-  gradScale: 0, lr: 1, b1: 2, omb1: 3, b2: 4, omb2: 5, b3: 6, omb3: 7, stepSize: 8, eps: 9, wd: 10,
-  decay: 11, useDecay: 12, alpha: 13, c1: 14, sqrtC2: 15, momentum: 16, first: 17, omAlpha: 18,
-};
+/** float64 index of the first coefficient slot in the descriptor. */
+const F_BASE = COEFFICIENT_BASE / 8;
 
 export interface WasmKernelOptions {
   /** Threads per large tensor, the calling thread included. Default: available cores (Node). */
@@ -64,9 +59,9 @@ class Engine {
   constructor(readonly runtime: WasmRuntime) {
     this.pool = new ThreadPool(runtime);
     this.tables = new TableCache(runtime);
-    this.desc = runtime.alloc(512);
-    this.descI32 = runtime.i32(this.desc, 64);
-    this.descF64 = runtime.f64(this.desc, 64);
+    this.desc = runtime.alloc(DESCRIPTOR_BYTES);
+    this.descI32 = runtime.i32(this.desc, DESCRIPTOR_BYTES / 4);
+    this.descF64 = runtime.f64(this.desc, DESCRIPTOR_BYTES / 8);
   }
 
   scratchFor(threads: number): number {
@@ -104,6 +99,14 @@ class Engine {
   get normsPtr(): number {
     return this.norms.ptr;
   }
+}
+
+const warned = new Set<string>();
+/** The wasm kernel hands a job it cannot run to the reference loop: visibly, once per cause. */
+function warnOnce(what: string, why: string): void {
+  if (warned.has(what)) return;
+  warned.add(what);
+  console.warn(`bitopt: the WebAssembly kernel runs ${what} on the slower reference loop: ${why}`);
 }
 
 let engine: Engine | undefined;
@@ -153,6 +156,8 @@ export interface WasmKernel extends CpuKernel {
 
 interface Plan {
   ruleId: number;
+  /** Coefficient names of the rule's float64 slots, from FIRST_RULE_SLOT. */
+  coefficients: readonly string[];
   bits: 8 | 32;
   block: number;
   tables: number[];
@@ -168,13 +173,17 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
 
   /** How the wasm kernel runs this job, or null for the reference. */
   function plan(job: UpdateJob): Plan | null {
-    const ruleId = RULE_IDS[job.rule.name];
-    if (ruleId === undefined || RULES[job.rule.name] !== job.rule) return null;
+    const layout = WASM_RULES[job.rule.name];
+    if (layout === undefined || RULES[job.rule.name] !== job.rule) {
+      warnOnce(`rule '${job.rule.name}'`, 'it is not a built-in rule (no generated WebAssembly loop)');
+      return null;
+    }
+    const { id: ruleId, coefficients } = layout;
     const { states } = job;
-    if (states.length !== job.rule.states.length || states.length > 3) return null;
+    if (states.length !== job.rule.states.length || states.length > MAX_STATES) return null;
     if (states.every((s) => s instanceof Float32State)) {
       if (states.some((s) => s.length !== job.param.length)) return null;
-      return { ruleId, bits: 32, block: FLOAT32_BLOCK, tables: [] };
+      return { ruleId, coefficients, bits: 32, block: FLOAT32_BLOCK, tables: [] };
     }
     if (!states.every((s) => s instanceof Blockwise8State && s.blockSize === job.blockSize && s.length === job.param.length)) return null;
     try {
@@ -185,10 +194,13 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
     const tables: number[] = [];
     for (const s of states as Blockwise8State[]) {
       const t = e.tables.get(s.map, s.nudge);
-      if (t === null) return null;
+      if (t === null) {
+        warnOnce('a state map', 'the map has no nearest-code table (a cell would need two thresholds)');
+        return null;
+      }
       tables.push(t);
     }
-    return { ruleId, bits: 8, block: job.blockSize, tables };
+    return { ruleId, coefficients, bits: 8, block: job.blockSize, tables };
   }
 
   /** Moves job.states[k] into wasm memory if it is not there (once; the optimizer keeps the new store). */
@@ -282,28 +294,15 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
     e.setI(D.nstates, job.states.length);
     e.setI(D.float32, precision === 'float32' ? 1 : 0);
     const c = job.coefficients;
-    const v = (name: string) => c[name] ?? 0;
-    const lr = c.lr;
-    const wd = v('wd');
-    e.setF(F.gradScale, job.gradScale);
-    e.setF(F.lr, lr * c.trust);
-    e.setF(F.b1, v('b1'));
-    e.setF(F.omb1, 1 - v('b1'));
-    e.setF(F.b2, v('b2'));
-    e.setF(F.omb2, 1 - v('b2'));
-    e.setF(F.b3, v('b3'));
-    e.setF(F.omb3, 1 - v('b3'));
-    e.setF(F.stepSize, v('stepSize'));
-    e.setF(F.eps, c.epsHat ?? v('eps'));
-    e.setF(F.wd, wd);
-    e.setF(F.decay, 1 - lr * wd);
-    e.setF(F.useDecay, wd > 0 ? 1 : 0);
-    e.setF(F.alpha, v('alpha'));
-    e.setF(F.omAlpha, 1 - v('alpha'));
-    e.setF(F.c1, v('c1'));
-    e.setF(F.sqrtC2, v('sqrtC2'));
-    e.setF(F.momentum, v('momentum'));
-    e.setF(F.first, v('first'));
+    e.setF(FIXED_COEFFICIENT_SLOTS.gradScale, job.gradScale);
+    e.setF(FIXED_COEFFICIENT_SLOTS.trust, c.trust);
+    p.coefficients.forEach((name, i) => {
+      const value = c[name];
+      // The generator checked the names against the rule's coefficients(); a custom rule object
+      // that shadows a built-in name could still differ, and must not run with a 0 in its place.
+      if (typeof value !== 'number') throw new Error(`wasm kernel: rule '${job.rule.name}' gave no coefficient '${name}'`);
+      e.setF(FIRST_RULE_SLOT + i, value);
+    });
   }
 
   const kernel: WasmKernel = {

@@ -1,5 +1,5 @@
 /**
- * Nearest-code lookup tables for the WebAssembly quantizer (layout: assembly/kernels.ts).
+ * Nearest-code lookup tables for the WebAssembly quantizer (layout: scripts/codegen/layout.ts).
  *
  * A float32 r = x / absmax is classified by its sign, exponent and top 7 mantissa bits (one
  * cell per 1/128 of an octave, from zero up to 1). Within a cell the
@@ -14,19 +14,21 @@
 import { nearestCode, nudgeCode, type StateNudge } from '../../quant/blockwise.js';
 import type { WasmRuntime } from './wasm-runtime.js';
 
-const KLO = 0; // cell 0 holds zero and the denormals
-const KHI = 0x3f80;
-const CELLS = KHI - KLO + 1;
-const T_ZERO = 1024;
-const T_CELL = 1040;
+import { QUANT_TABLE, QUANT_TABLE_BYTES, QUANT_TABLE_CELLS, QUANT_TABLE_FLAT } from '../../generated/kernel-layout.js';
+
+const KLO: number = QUANT_TABLE.cellLow; // cell 0 holds zero and the denormals
+const KHI: number = QUANT_TABLE.cellHigh;
+const CELLS = QUANT_TABLE_CELLS;
+const T_ZERO = QUANT_TABLE.zeroCode;
+const T_CELL = QUANT_TABLE.cells;
 /**
  * Second layout for the update kernels' encoder: one entry per 16 high bits of r (sign,
  * exponent, 7 mantissa bits), 65536 entries, so the index is just r's bits >>> 16: positive
  * cells at 0..KHI, negative cells at 0x8000 + 0..KHI, magnitudes past 1 (never reached: |x| <=
  * absmax) hold the code of ±1.
  */
-const T_FLAT = T_CELL + 8 * CELLS;
-const TABLE_BYTES = T_FLAT + 4 * 65536;
+const T_FLAT = QUANT_TABLE_FLAT;
+const TABLE_BYTES = QUANT_TABLE_BYTES;
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

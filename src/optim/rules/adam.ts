@@ -1,4 +1,10 @@
-import { at, num, type Coefficients, type Hyper, type UpdateRule } from '../rule.js';
+import { at, num, type Coefficients, type Hyper, type RuleSpec } from '../rule.js';
+
+/** 1 - lr·wd, the decoupled weight decay factor (exactly 1 when wd is 0). */
+export function decoupledDecay(h: Hyper): number {
+  const wd = num(h, 'weightDecay');
+  return wd > 0 ? 1 - num(h, 'lr') * wd : 1;
+}
 
 /** Adam's per-step scalars; shared with LAMB, which follows Adam's direction. */
 export function adamCoefficients(h: Hyper, t: number): Coefficients {
@@ -9,32 +15,30 @@ export function adamCoefficients(h: Hyper, t: number): Coefficients {
     lr: num(h, 'lr'),
     trust: 1,
     b1,
+    omb1: 1 - b1,
     b2,
-    wd: num(h, 'weightDecay'),
+    omb2: 1 - b2,
     stepSize: c2 / (1 - b1 ** t), // sqrt(1-b2^t)/(1-b1^t)
     epsHat: num(h, 'eps') * c2, // eps*sqrt(1-b2^t)
+    decay: decoupledDecay(h),
   };
 }
 
-/** Updates m (s[0]) and v (s[1]) and returns Adam's bias-corrected direction. */
-export function adamDirection(g: number, s: Float32Array[], j: number, c: Coefficients): number {
-  s[0][j] = c.b1 * s[0][j] + (1 - c.b1) * g;
-  s[1][j] = c.b2 * s[1][j] + (1 - c.b2) * g * g;
-  // Read the states back: the update uses their float32 values, as the GPU and WASM kernels do.
-  return (c.stepSize * s[0][j]) / (Math.sqrt(s[1][j]) + c.epsHat);
-}
+/** Adam's moments and bias-corrected direction (LAMB shares them). */
+export const ADAM_DIRECTION = `
+  m = b1 * m + omb1 * g
+  v = b2 * v + omb2 * g * g
+  dir = stepSize * m / (sqrt(v) + epsHat)`;
 
 /**
- * Adam / AdamW (DESIGN §1.3): p -= lr·sqrt(1-b2^t)/(1-b1^t)·m/(sqrt(v)+eps·sqrt(1-b2^t)),
+ * Adam / AdamW (docs/architecture.md §1.3): p -= lr·sqrt(1-b2^t)/(1-b1^t)·m/(sqrt(v)+eps·sqrt(1-b2^t)),
  * then decoupled weight decay p *= 1 - lr·wd.
  */
-export const adam: UpdateRule = {
+export const adam: RuleSpec = {
   name: 'adam',
-  states: ['signed', 'unsigned'],
+  states: { m: 'signed', v: 'unsigned' },
   defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 },
   coefficients: adamCoefficients,
-  element(p, g, s, j, c) {
-    const np = p - c.lr * adamDirection(g, s, j, c);
-    return c.wd > 0 ? np * (1 - c.lr * c.wd) : np;
-  },
+  program: `${ADAM_DIRECTION}
+  p = (p - lr * dir) * decay`,
 };

@@ -1,19 +1,16 @@
-import type { UpdateRule } from '../rule.js';
-import { adamCoefficients, adamDirection } from './adam.js';
+import type { RuleSpec } from '../rule.js';
+import { ADAM_DIRECTION, adamCoefficients } from './adam.js';
 
 /**
- * LAMB: Adam's direction u scaled per tensor by trust = min(1, maxUnorm·||p||/||u||)
+ * LAMB: Adam's direction scaled per tensor by trust = min(1, maxUnorm·||p||/||dir||)
  * (the reference library's clamp; maxUnorm 0 disables it), then decoupled weight decay.
  */
-export const lamb: UpdateRule = {
+export const lamb: RuleSpec = {
   name: 'lamb',
-  states: ['signed', 'unsigned'],
+  states: { m: 'signed', v: 'unsigned' },
   defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, maxUnorm: 1 },
   usesTrustRatio: true,
   coefficients: adamCoefficients,
-  direction: (_p, g, s, j, c) => adamDirection(g, s, j, c),
-  element(p, g, s, j, c) {
-    const np = p - c.lr * c.trust * adamDirection(g, s, j, c);
-    return c.wd > 0 ? np * (1 - c.lr * c.wd) : np;
-  },
+  program: `${ADAM_DIRECTION}
+  p = (p - lr * trust * dir) * decay`,
 };

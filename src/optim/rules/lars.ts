@@ -1,13 +1,14 @@
-import type { UpdateRule } from '../rule.js';
-import { momentumDirection, sgdCoefficients } from './sgd.js';
+import type { RuleSpec } from '../rule.js';
+import { MOMENTUM, sgdCoefficients } from './sgd.js';
 
 /** LARS: SGD-momentum's direction scaled per tensor by trust = min(1, maxUnorm·||p||/||m||). */
-export const lars: UpdateRule = {
+export const lars: RuleSpec = {
   name: 'lars',
-  states: ['signed'],
+  states: { m: 'signed' },
   defaults: { lr: 1e-3, momentum: 0.9, weightDecay: 0, maxUnorm: 0.02 },
   usesTrustRatio: true,
   coefficients: sgdCoefficients,
-  direction: momentumDirection,
-  element: (p, g, s, j, c) => p - c.lr * c.trust * momentumDirection(p, g, s, j, c),
+  program: `${MOMENTUM}
+  dir = m
+  p = p - lr * trust * dir`,
 };

@@ -1,21 +1,20 @@
-import { num, type UpdateRule } from '../rule.js';
+import { num, type RuleSpec } from '../rule.js';
 
 /**
- * RMSprop (DESIGN §1.3): g += wd·p; v = a·v + (1-a)·g²; p -= lr·g/(sqrt(v)+eps).
+ * RMSprop (docs/architecture.md §1.3): g += wd·p; v = a·v + (1-a)·g²; p -= lr·g/(sqrt(v)+eps).
  * v is non-negative, so in 8 bits it takes the unsigned map (twice the resolution of the
  * signed map the reference library uses for it).
  */
-export const rmsprop: UpdateRule = {
+export const rmsprop: RuleSpec = {
   name: 'rmsprop',
-  states: ['unsigned'],
+  states: { v: 'unsigned' },
   defaults: { lr: 1e-2, alpha: 0.99, eps: 1e-8, weightDecay: 0 },
   validate(h, who) {
     if (!(num(h, 'alpha') <= 1)) throw new Error(`${who}: alpha must be in [0, 1], got ${num(h, 'alpha')}`);
   },
-  coefficients: (h) => ({ lr: num(h, 'lr'), trust: 1, alpha: num(h, 'alpha'), eps: num(h, 'eps'), wd: num(h, 'weightDecay') }),
-  element(p, g, s, j, c) {
-    const gd = g + c.wd * p;
-    s[0][j] = c.alpha * s[0][j] + (1 - c.alpha) * gd * gd;
-    return p - (c.lr * gd) / (Math.sqrt(s[0][j]) + c.eps);
-  },
+  coefficients: (h) => ({ lr: num(h, 'lr'), trust: 1, alpha: num(h, 'alpha'), oma: 1 - num(h, 'alpha'), eps: num(h, 'eps'), wd: num(h, 'weightDecay') }),
+  program: `
+  gd = g + wd * p
+  v = alpha * v + oma * gd * gd
+  p = p - lr * gd / (sqrt(v) + eps)`,
 };

@@ -1,0 +1,116 @@
+/**
+ * What the WebAssembly kernel's parts share: descriptor access, the SIMD helpers the generated
+ * rule loops (./generated/rules.ts) are written with, and the globals through which a loop
+ * hands back its block absmax and norms and reads the fused-decode setup of the 8-bit codec.
+ */
+import { F_BASE } from './generated/layout';
+
+// Block absmax of each new state and the direction norms, written by the update loops.
+export let am0: f32 = 0;
+export let am1: f32 = 0;
+export let am2: f32 = 0;
+export let normU: f64 = 0;
+export let normP: f64 = 0;
+
+@inline export function di(desc: usize, slot: i32): i32 {
+  return load<i32>(desc + (<usize>slot << 2));
+}
+@inline export function df(desc: usize, slot: i32): f64 {
+  return load<f64>(desc + F_BASE + (<usize>slot << 3));
+}
+@inline export function dfv(desc: usize, slot: i32): v128 {
+  return f64x2.splat(df(desc, slot));
+}
+
+@inline export function max4(m: v128): f32 {
+  let r = f32x4.extract_lane(m, 0);
+  const a = f32x4.extract_lane(m, 1);
+  const b = f32x4.extract_lane(m, 2);
+  const c = f32x4.extract_lane(m, 3);
+  if (a > r) r = a;
+  if (b > r) r = b;
+  if (c > r) r = c;
+  return r;
+}
+
+// ---- float64 on two lanes (exact mode) --------------------------------------------------------
+// The reference evaluates each rule in float64 (JavaScript numbers), stores each new state as
+// float32 and reads it back for the parameter update, and rounds the parameter to float32 when
+// it stores it. Doing the same here, operation for operation and in the same order, gives
+// bit-identical states and parameters.
+
+@inline export function ld2(ptr: usize): v128 {
+  return f64x2.promote_low_f32x4(v128.load64_zero(ptr));
+}
+/** Rounds two float64 lanes to float32 and stores them; returns the float32 vector (lanes 2, 3 zero). */
+@inline export function st2(ptr: usize, x: v128): v128 {
+  const r = f32x4.demote_f64x2_zero(x);
+  v128.store64_lane(ptr, r, 0);
+  return r;
+}
+/** Math.fround of two float64 lanes. */
+@inline export function r32(x: v128): v128 {
+  return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(x));
+}
+@inline export function finiteMask(g: v128): v128 {
+  return f64x2.eq(f64x2.sub(g, g), f64x2.splat(0));
+}
+@inline export function signOf(x: v128): v128 {
+  const one = f64x2.splat(1);
+  const pos = f64x2.gt(x, f64x2.splat(0));
+  const neg = f64x2.lt(x, f64x2.splat(0));
+  return v128.bitselect(one, v128.bitselect(f64x2.neg(one), x, neg), pos);
+}
+@inline export function sq2(acc: v128, x: v128): v128 {
+  return f64x2.add(acc, f64x2.mul(x, x));
+}
+
+// ---- float32 mode: exact states, float32 parameter maths, four lanes ---------------------------
+// The new states are computed in float64 exactly as the reference computes them (so states,
+// absmax and 8-bit codes are bit-identical: no tie or underflow can differ), then everything
+// that only feeds the parameter (sqrt, division, p - lr·dir, decay) runs in float32 on four
+// lanes: parameters agree with the reference to a few ulps. This is where the exact mode spends
+// most of its time (float64 sqrt/div on two lanes).
+
+// Fused decode (float32 mode, 8-bit states): when fcK != 0, state K's old values are read as
+// map[code] × absmax straight from its codes instead of from a dequantized scratch copy.
+export let fc0: usize = 0;
+export let fc1: usize = 0;
+export let fc2: usize = 0;
+export let fam0: f32 = 0;
+export let fam1: f32 = 0;
+export let fam2: f32 = 0;
+export let fmap0: usize = 0;
+export let fmap1: usize = 0;
+export let fmap2: usize = 0;
+
+/** Four old state values at byte offset o: decoded from codes c (if c != 0) or loaded from s. */
+@inline export function ld4(s: usize, c: usize, o: usize, map: usize, am: v128): v128 {
+  if (c == 0) return v128.load(s + o);
+  const q = c + (o >> 2);
+  let v = v128.load32_zero(map + (<usize>load<u8>(q) << 2));
+  v = v128.load32_lane(map + (<usize>load<u8>(q, 1) << 2), v, 1);
+  v = v128.load32_lane(map + (<usize>load<u8>(q, 2) << 2), v, 2);
+  v = v128.load32_lane(map + (<usize>load<u8>(q, 3) << 2), v, 3);
+  return f32x4.mul(v, am);
+}
+
+@inline export function lo64(x: v128): v128 {
+  return f64x2.promote_low_f32x4(x);
+}
+@inline export function hi64(x: v128): v128 {
+  return f64x2.promote_low_f32x4(i32x4.shuffle(x, x, 2, 3, 2, 3));
+}
+/** Rounds two float64 pairs to one float32x4 (lo lanes 0-1, hi lanes 2-3). */
+@inline export function join32(a: v128, b: v128): v128 {
+  return i32x4.shuffle(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 1, 4, 5);
+}
+/** Two 64-bit lane masks as one 32-bit lane mask. */
+@inline export function joinMask(a: v128, b: v128): v128 {
+  return i32x4.shuffle(a, b, 0, 2, 4, 6);
+}
+@inline export function sq4(acc: v128, x: v128): v128 {
+  const lo = lo64(x);
+  const hi = hi64(x);
+  return f64x2.add(acc, f64x2.add(f64x2.mul(lo, lo), f64x2.mul(hi, hi)));
+}
