@@ -11,13 +11,15 @@
  *   (`allocFloat32`): zero copy, and worker threads can reach them. Any other Float32Array is
  *   copied into a staging area before the pass and the parameter copied back after it.
  *
- * Jobs the kernel cannot run (a custom rule, a map without a lookup table, mixed state formats)
- * go to the reference kernel, which computes the same thing.
+ * Jobs the kernel cannot run go to the reference kernel, which computes the same thing: a custom
+ * rule (no generated loop) or a format without a WebAssembly part (./wasm-codecs.ts) with a
+ * one-time console warning, as does a map without a lookup table; mixed formats silently.
  */
 import { validateBlockSize } from '../../quant/blockwise.js';
 import { validateMap } from '../../quant/maps.js';
 import { RULES } from '../../optim/rules/index.js';
-import { Blockwise8State, Float32State, type StateStore } from '../../optim/state.js';
+import { CODECS } from '../../codecs/index.js';
+import { WASM_CODECS } from './wasm-codecs.js';
 import type { CpuKernel, DirectionNorms, UpdateJob } from '../types.js';
 import { createReferenceKernel } from './reference.js';
 import { MAX_CHUNKS, ThreadPool } from './wasm-threads.js';
@@ -158,9 +160,9 @@ interface Plan {
   ruleId: number;
   /** Coefficient names of the rule's float64 slots, from FIRST_RULE_SLOT. */
   coefficients: readonly string[];
-  bits: 8 | 32;
+  /** The codec's id in the runtime. */
+  codec: number;
   block: number;
-  tables: number[];
 }
 
 export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
@@ -171,61 +173,54 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
   if (precision !== 'exact' && precision !== 'float32') throw new Error(`createWasmKernel: precision must be 'exact' or 'float32', got ${String(precision)}`);
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`createWasmKernel: threads must be a positive integer, got ${String(options.threads)}`);
 
-  /** How the wasm kernel runs this job, or null for the reference. */
+  /** How the wasm kernel runs this job, or null for the reference (with a one-time warning for what it lacks). */
   function plan(job: UpdateJob): Plan | null {
     const layout = WASM_RULES[job.rule.name];
     if (layout === undefined || RULES[job.rule.name] !== job.rule) {
       warnOnce(`rule '${job.rule.name}'`, 'it is not a built-in rule (no generated WebAssembly loop)');
       return null;
     }
-    const { id: ruleId, coefficients } = layout;
     const { states } = job;
     if (states.length !== job.rule.states.length || states.length > MAX_STATES) return null;
-    if (states.every((s) => s instanceof Float32State)) {
-      if (states.some((s) => s.length !== job.param.length)) return null;
-      return { ruleId, coefficients, bits: 32, block: FLOAT32_BLOCK, tables: [] };
-    }
-    if (!states.every((s) => s instanceof Blockwise8State && s.blockSize === job.blockSize && s.length === job.param.length)) return null;
-    try {
-      validateBlockSize(job.blockSize);
-    } catch {
+    const format = states[0].format;
+    const part = Object.hasOwn(WASM_CODECS, format) ? WASM_CODECS[format] : undefined;
+    if (!part) {
+      warnOnce(`state format '${format}'`, 'the format has no WebAssembly part (src/kernels/cpu/wasm-codecs.ts)');
       return null;
     }
-    const tables: number[] = [];
-    for (const s of states as Blockwise8State[]) {
-      const t = e.tables.get(s.map, s.nudge);
-      if (t === null) {
-        warnOnce('a state map', 'the map has no nearest-code table (a cell would need two thresholds)');
+    if (states.some((s) => s.format !== format || s.length !== job.param.length)) return null;
+    const blockwise = CODECS[format].blockwise;
+    if (blockwise) {
+      try {
+        validateBlockSize(job.blockSize);
+      } catch {
         return null;
       }
-      tables.push(t);
+      if (states.some((s) => CODECS[format].blockSizeOf(s) !== job.blockSize)) return null;
     }
-    return { ruleId, coefficients, bits: 8, block: job.blockSize, tables };
+    return { ruleId: layout.id, coefficients: layout.coefficients, codec: part.id, block: blockwise ? job.blockSize : FLOAT32_BLOCK };
   }
 
   /** Moves job.states[k] into wasm memory if it is not there (once; the optimizer keeps the new store). */
   function adopt(job: UpdateJob): void {
-    const rt = e.runtime;
     job.states.forEach((s, k) => {
-      let moved: StateStore | null = null;
-      if (s instanceof Blockwise8State && !(rt.owns(s.codes) && rt.owns(s.absmax))) {
-        const cp = rt.alloc(s.codes.length);
-        const ap = rt.alloc(s.absmax.length * 4);
-        const codes = rt.u8(cp, s.codes.length);
-        const absmax = rt.f32(ap, s.absmax.length);
-        codes.set(s.codes);
-        absmax.set(s.absmax);
-        moved = new Blockwise8State(s.sign, s.blockSize, s.map, codes, absmax);
-        rt.releaseWith(moved, [cp, ap]);
-      } else if (s instanceof Float32State && !rt.owns(s.values)) {
-        const vp = rt.alloc(s.values.length * 4);
-        const values = rt.f32(vp, s.values.length);
-        values.set(s.values);
-        moved = new Float32State(s.sign, values);
-        rt.releaseWith(moved, [vp]);
-      }
+      const moved = WASM_CODECS[s.format]!.adopt(s, e.runtime);
       if (moved) job.states[k] = moved;
     });
+  }
+
+  /** The descriptor fields of every state, or null when a state cannot run here (e.g. a map without a table). */
+  function bindings(job: UpdateJob): { data: number; absmax: number; table: number }[] | null {
+    const out = [];
+    for (const s of job.states) {
+      const b = WASM_CODECS[s.format]!.bind(s, e.tables);
+      if (!b) {
+        warnOnce('a state map', 'the map has no nearest-code table (a cell would need two thresholds)');
+        return null;
+      }
+      out.push(b);
+    }
+    return out;
   }
 
   /**
@@ -238,9 +233,11 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
     return Math.max(1, Math.min(4 * threads, blocks, Math.floor(n / 16384), MAX_CHUNKS));
   }
 
-  /** Runs op (1 update, 2 norms) with p and g in wasm memory (staged if needed). */
-  function execute(job: UpdateJob, p: Plan, op: 1 | 2): void {
+  /** Runs op (1 update, 2 norms) with p and g in wasm memory (staged if needed); false if a state cannot run here. */
+  function execute(job: UpdateJob, p: Plan, op: 1 | 2): boolean {
+    if (!bindings(job)) return false;
     adopt(job);
+    const states = bindings(job)!;
     const rt = e.runtime;
     const n = job.param.length;
     let paramPtr: number;
@@ -266,27 +263,33 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
     const chunks = chunksFor(n, p.block);
     const blocks = Math.ceil(n / p.block);
     if (op === 2) e.normsFor(blocks);
-    writeDescriptor(job, p, op, n, paramPtr, gradPtr, chunks);
+    writeDescriptor(job, p, states, op, n, paramPtr, gradPtr, chunks);
     e.pool.run(e.desc, chunks);
     if (stagedParam && op === 1) job.param.set(stagedParam);
+    return true;
   }
 
-  function writeDescriptor(job: UpdateJob, p: Plan, op: number, n: number, paramPtr: number, gradPtr: number, chunks: number): void {
+  function writeDescriptor(
+    job: UpdateJob,
+    p: Plan,
+    states: { data: number; absmax: number; table: number }[],
+    op: number,
+    n: number,
+    paramPtr: number,
+    gradPtr: number,
+    chunks: number,
+  ): void {
     e.setI(D.op, op);
     e.setI(D.rule, p.ruleId);
     e.setI(D.n, n);
     e.setI(D.block, p.block);
-    e.setI(D.bits, p.bits);
+    e.setI(D.bits, p.codec);
     e.setI(D.param, paramPtr);
     e.setI(D.grad, gradPtr);
-    job.states.forEach((s, k) => {
-      if (s instanceof Blockwise8State) {
-        e.setI(D.data + k, s.codes.byteOffset);
-        e.setI(D.absmax + k, s.absmax.byteOffset);
-        e.setI(D.table + k, p.tables[k]);
-      } else {
-        e.setI(D.data + k, (s as Float32State).values.byteOffset);
-      }
+    states.forEach((s, k) => {
+      e.setI(D.data + k, s.data);
+      e.setI(D.absmax + k, s.absmax);
+      e.setI(D.table + k, s.table);
     });
     e.setI(D.scratch, e.scratchFor(Math.max(chunks, 1)));
     e.setI(D.chunks, chunks);
@@ -318,13 +321,11 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
     ready: () => e.pool.whenReady(threads),
     update(job): void {
       const p = job.param.length > 0 ? plan(job) : null;
-      if (!p) return reference.update(job) as void;
-      execute(job, p, 1);
+      if (!p || !execute(job, p, 1)) return reference.update(job) as void;
     },
     directionNorms(job): DirectionNorms {
       const p = job.param.length > 0 ? plan(job) : null;
-      if (!p || !job.rule.direction) return reference.directionNorms(job) as DirectionNorms;
-      execute(job, p, 2);
+      if (!p || !job.rule.direction || !execute(job, p, 2)) return reference.directionNorms(job) as DirectionNorms;
       // Sum the per-block partial sums in block order: the result does not depend on threads.
       const norms = e.runtime.f64(e.normsPtr, Math.ceil(job.param.length / p.block) * 2);
       let updateSq = 0;

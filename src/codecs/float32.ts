@@ -1,0 +1,49 @@
+/** The float32 codec: a state is a plain Float32Array (4 bytes per element). */
+import type { StateSign } from '../optim/rule.js';
+import { checkFinite, expectArray, type StateCodec, type StateStore } from './codec.js';
+
+export interface Float32Entry {
+  format: 'float32';
+  sign: StateSign;
+  values: Float32Array;
+}
+
+export class Float32State implements StateStore {
+  readonly format = 'float32';
+  constructor(
+    readonly sign: StateSign,
+    readonly values: Float32Array,
+  ) {}
+  get length(): number {
+    return this.values.length;
+  }
+  get bytes(): number {
+    return this.values.byteLength;
+  }
+  load(start: number, n: number, out: Float32Array): void {
+    out.set(this.values.subarray(start, start + n));
+  }
+  store(start: number, n: number, src: Float32Array): void {
+    this.values.set(src.subarray(0, n), start);
+  }
+}
+
+export const float32Codec: StateCodec<Float32State, Float32Entry> = {
+  format: 'float32',
+  bits: 32,
+  blockwise: false,
+  bytes: (length) => 4 * length,
+  create: (sign, length) => new Float32State(sign, new Float32Array(length)),
+  owns: (s): s is Float32State => s instanceof Float32State,
+  blockSizeOf: () => null,
+  toEntry: (s) => ({ format: 'float32', sign: s.sign, values: s.values.slice() }),
+  fromEntry(e, sign, length, where) {
+    const values = expectArray(e.values, Float32Array, length, `${where}.values`);
+    // A float32 second-moment state (unsigned) overflows to +Infinity when g² exceeds float32 on
+    // every backend (the element's update is then 0, never NaN); such a checkpoint must load.
+    // A negative one never arises and would turn into NaN through sqrt().
+    const unsigned = sign === 'unsigned';
+    checkFinite(values, `${where}.values`, unsigned ? 0 : -Infinity, unsigned);
+    return new Float32State(sign, values.slice());
+  },
+};

@@ -1,0 +1,57 @@
+/**
+ * The WebAssembly kernel's part of each state codec (src/codecs): the id the AssemblyScript
+ * runtime dispatches on (descriptor slot `bits`), how a state moves into kernel memory, and how
+ * its arrays are named in the descriptor. A format missing here runs on the reference loop,
+ * with a one-time warning (see wasm-kernel.ts).
+ */
+import { Blockwise8State, Float32State, type StateFormat, type StateStore } from '../../codecs/index.js';
+import type { TableCache } from './wasm-tables.js';
+import type { WasmRuntime } from './wasm-runtime.js';
+
+export interface WasmCodecPart {
+  /** The runtime's codec id (assembly/kernels.ts: 32 float32, 8 block-wise 8-bit). */
+  readonly id: number;
+  /** A copy of `s` over arrays in kernel memory (freed with it), or null when it is already there. */
+  adopt(s: StateStore, rt: WasmRuntime): StateStore | null;
+  /** The descriptor fields of state k: data pointer, absmax pointer, table pointer (0 when unused); null if the kernel cannot run it. */
+  bind(s: StateStore, tables: TableCache): { data: number; absmax: number; table: number } | null;
+}
+
+const float32Part: WasmCodecPart = {
+  id: 32,
+  adopt(s, rt) {
+    const f = s as Float32State;
+    if (rt.owns(f.values)) return null;
+    const vp = rt.alloc(f.values.length * 4);
+    const values = rt.f32(vp, f.values.length);
+    values.set(f.values);
+    const moved = new Float32State(f.sign, values);
+    rt.releaseWith(moved, [vp]);
+    return moved;
+  },
+  bind: (s) => ({ data: (s as Float32State).values.byteOffset, absmax: 0, table: 0 }),
+};
+
+const blockwise8Part: WasmCodecPart = {
+  id: 8,
+  adopt(s, rt) {
+    const b = s as Blockwise8State;
+    if (rt.owns(b.codes) && rt.owns(b.absmax)) return null;
+    const cp = rt.alloc(b.codes.length);
+    const ap = rt.alloc(b.absmax.length * 4);
+    const codes = rt.u8(cp, b.codes.length);
+    const absmax = rt.f32(ap, b.absmax.length);
+    codes.set(b.codes);
+    absmax.set(b.absmax);
+    const moved = new Blockwise8State(b.sign, b.blockSize, b.map, codes, absmax);
+    rt.releaseWith(moved, [cp, ap]);
+    return moved;
+  },
+  bind(s, tables) {
+    const b = s as Blockwise8State;
+    const table = tables.get(b.map, b.nudge);
+    return table === null ? null : { data: b.codes.byteOffset, absmax: b.absmax.byteOffset, table };
+  },
+};
+
+export const WASM_CODECS: Partial<Readonly<Record<StateFormat, WasmCodecPart>>> = { float32: float32Part, blockwise8: blockwise8Part };
