@@ -18,6 +18,8 @@ export { FRAMEWORK_DEFAULTS } from './optim/options.js';
 export type { Coefficients, Hyper, StateSign, UpdateRule } from './optim/rule.js';
 export { RULES } from './optim/rules/index.js';
 export { Blockwise8State, Float32State, type StateFormat, type StateStore } from './optim/state.js';
+/** The encoding rule an optimizer state of a given sign uses ('sign' or 'positive' nudge), for custom quantized states. */
+export { stateNudge } from './optim/state.js';
 export { STATE_DICT_FORMAT, STATE_DICT_VERSION, type StateDict, type StateEntry, type TensorStateDict } from './optim/statedict.js';
 export { deserializeStateDict, serializeStateDict, SERIALIZED_VERSION } from './io/serialize.js';
 export type { CpuKernel, DirectionNorms, UpdateJob } from './kernels/types.js';
@@ -49,3 +51,5 @@ export {
   type GpuTensor,
   type WebgpuEngineOptions,
 } from './kernels/webgpu/index.js';
+/** An optimizer class as `createWebgpuOptimizer` takes it (`Adam8bit`, `Lion`, ...). */
+export type { OptimizerClass } from './kernels/webgpu/index.js';

@@ -15,7 +15,7 @@ import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as bitopt from '../src/index.js';
-import { IMAGE_SIZE, loadMnist, NUM_CLASSES } from '../src/demo/data/mnist.js';
+import { IMAGE_SIZE, loadMnist, NUM_CLASSES } from '../packages/demo/src/demo/data/mnist.js';
 import { createGpuTensor, writeGpuTensor } from '../src/kernels/webgpu/device.js';
 import { requestNodeDevice } from '../src/kernels/webgpu/node.js';
 import { createWebgpuOptimizer } from '../src/kernels/webgpu/optimizer.js';

@@ -3,7 +3,8 @@
  * classes, quantization, state dicts), the WebAssembly CPU kernels (single-threaded in a tab;
  * they need a cross-origin-isolated page for SharedArrayBuffer, else the reference loop runs),
  * and the WebGPU optimizer with adapters from `navigator.gpu`. Nothing here imports Node
- * built-ins or the `webgpu` npm package (test/browser-e2e.test.ts bundles it to check).
+ * built-ins or the `webgpu` npm package (packages/demo/test/browser-e2e.test.ts bundles it to
+ * check).
  */
 export * from '../index.js';
 export { createDefaultCpuKernel } from '../kernels/cpu/default.js';

@@ -8,10 +8,20 @@ import { requestWebgpuDevice } from './device.js';
 
 let nodeGpu: GPU | undefined;
 
-/** The Node `GPU` object (navigator.gpu equivalent); loads the `webgpu` package on first use. */
+/**
+ * The Node `GPU` object (navigator.gpu equivalent); loads the `webgpu` package (an optional peer
+ * dependency of bitopt) on first use, and throws an Error naming it when it is not installed.
+ */
 export async function nodeGpuInstance(): Promise<GPU> {
   if (nodeGpu) return nodeGpu;
-  const mod = (await import('webgpu')) as unknown as { create(o: string[]): GPU; globals: object };
+  let mod: { create(o: string[]): GPU; globals: object };
+  try {
+    // A variable specifier keeps bundlers and type checkers from requiring the optional peer.
+    const name = 'webgpu';
+    mod = (await import(name)) as { create(o: string[]): GPU; globals: object };
+  } catch (e) {
+    throw new Error(`WebGPU in Node needs the optional peer dependency 'webgpu' (Dawn): run \`npm install webgpu\` (${(e as Error).message})`);
+  }
   Object.assign(globalThis, mod.globals);
   // Full-resolution GPU timestamps (Dawn quantizes them by default).
   nodeGpu = mod.create(['disable-dawn-features=timestamp_quantization']);

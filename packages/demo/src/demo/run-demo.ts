@@ -1,0 +1,209 @@
+/** `bitopt demo`: trains each task with each optimizer variant and seed, then reports. */
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { budgetReport } from './budget.js';
+import { describeEnvironment } from './environment.js';
+import { bytes, markdownTable, pct, textTable } from './format.js';
+import { createOptimizerFactory, FAMILIES, specLabel, type Family, type OptimizerFactory, type OptimizerSpec } from './optimizers.js';
+import { demoOptimizerFactory } from './adapter.js';
+import { runInWorkers, type RunJob } from './parallel.js';
+import { createProgress } from './progress.js';
+import { renderReport } from './report/html.js';
+import type { AblationResults, DemoResults, ReportData } from './results.js';
+import { compareTwins, summarize } from './summary.js';
+import { createTask, type LmSize, type Task, type TaskId } from './tasks.js';
+import { initTf, type TfBackend } from './backend.js';
+import { trainRun, type RunResult } from './train.js';
+
+export interface DemoOptions {
+  tasks: TaskId[];
+  families: Family[];
+  seeds: number[];
+  /** Steps per task; undefined = the task's default. */
+  steps?: number;
+  out: string;
+  tfBackend: TfBackend;
+  /** Include TensorFlow.js's own Adam as a baseline (for the Adam family). */
+  tfjsBaseline: boolean;
+  command: string;
+  /** Size of the LM task's transformer (default 'small'). */
+  lmSize?: LmSize;
+  log: (line: string) => void;
+  progress?: boolean;
+  /** How bitopt's optimizers are driven: its Float32Array API ('core', default) or its tfjs adapter. */
+  via?: 'core' | 'tfjs';
+  /** Training runs at once, each in its own process (default 1: all in this process). */
+  jobs?: number;
+  /** Optimizer factory for the bitopt runs, instead of `via` (tests; one process only). */
+  factory?: OptimizerFactory;
+  adapterName?: string;
+}
+
+export function specsFor(task: Task, families: Family[], tfjsBaseline: boolean, kind: OptimizerSpec['kind'] = 'core'): OptimizerSpec[] {
+  const specs: OptimizerSpec[] = [];
+  for (const family of families) {
+    const lr = task.lr[family];
+    if (family === 'adam' && tfjsBaseline) specs.push({ id: 'tfjs-adam', family, kind: 'tfjs', bits: 32, lr });
+    specs.push({ id: FAMILIES[family].bits32, family, kind, bits: 32, lr });
+    specs.push({ id: FAMILIES[family].bits8, family, kind, bits: 8, lr });
+  }
+  return specs;
+}
+
+export async function runDemo(o: DemoOptions): Promise<DemoResults> {
+  const backend = await initTf(o.tfBackend, o.log);
+  const via = o.via ?? 'core';
+  const jobs = Math.max(1, Math.floor(o.jobs ?? 1));
+  if (o.factory && jobs > 1) throw new Error('runDemo: a custom optimizer factory runs in one process (jobs 1)');
+  // A custom factory serves the bitopt specs; tf.train.adam still serves the tfjs baseline.
+  const factory = o.factory ? createOptimizerFactory(o.factory) : await demoOptimizerFactory(via);
+  const adapterName = o.adapterName ?? (via === 'tfjs' ? 'bitopt/tfjs' : undefined);
+  const kind = o.factory || via === 'tfjs' ? 'adapter' : 'core';
+  const tasks = o.tasks.map((id) => createTask(id, { lmSize: o.lmSize }));
+  const plan: (RunJob & { task: Task })[] = tasks
+    .flatMap((task) => {
+      const steps = o.steps ?? task.defaultSteps;
+      return o.seeds.flatMap((seed) => specsFor(task, o.families, o.tfjsBaseline, kind).map((spec) => ({ task, taskId: task.id, spec, seed, steps })));
+    })
+    .map((p, index) => ({ ...p, index }));
+  const where = jobs > 1 ? `, ${Math.min(jobs, plan.length)} at a time in separate processes` : '';
+  o.log(`bitopt demo: ${plan.length} training runs (${tasks.map((t) => t.id).join(', ')}; seeds ${o.seeds.join(', ')}) on the tfjs '${backend}' backend${where}`);
+  for (const t of tasks) o.log(`  ${t.id}: ${t.description}\n    data: ${t.dataSource}`);
+  const progress = createProgress(plan.reduce((a, p) => a + p.steps, 0), o.log, o.progress !== false);
+  const label = (job: RunJob) => `${job.taskId} ${specLabel(job.spec)} seed ${job.seed}`;
+  const done = (job: RunJob, r: RunResult) => {
+    const acc = r.final.accuracy !== undefined ? `, accuracy ${r.final.accuracy.toFixed(2)}%` : '';
+    progress.endRun(`  done: ${label(job)}: loss ${r.final.loss.toFixed(4)}${acc}, state ${bytes(r.stateBytes)}, ${r.msPerStep.toFixed(1)} ms/step${r.diverged ? ' (DIVERGED)' : ''}`);
+  };
+  let runs: RunResult[] = [];
+  try {
+    if (jobs > 1) {
+      runs = await runInWorkers(plan.map(({ task: _task, ...job }) => job), { tfBackend: backend, via, ...(o.lmSize ? { lmSize: o.lmSize } : {}) }, jobs, {
+        onStart: () => {},
+        onStep: (job, step, loss) => progress.step(step, loss, label(job)),
+        onDone: done,
+      });
+    } else {
+      for (const job of plan) {
+        progress.startRun(label(job), job.steps);
+        const r = await trainRun(job.task, job.spec, factory, { steps: job.steps, seed: job.seed, onStep: (s, l) => progress.step(s, l) });
+        runs.push(r);
+        done(job, r);
+      }
+    }
+  } finally {
+    progress.stop();
+  }
+  return {
+    format: 'bitopt-demo-results',
+    env: describeEnvironment(backend, o.command),
+    seeds: o.seeds,
+    tasks: tasks.map((t) => ({ id: t.id, title: t.title, description: t.description, dataSource: t.dataSource, lossLabel: t.lossLabel, steps: o.steps ?? t.defaultSteps })),
+    runs,
+    ...(adapterName ? { adapter: adapterName } : {}),
+  };
+}
+
+/** The end-of-run tables for the terminal. */
+export function demoTables(demo: DemoResults): string {
+  const summaries = summarize(demo.runs);
+  const fmtStat = (s: { mean: number; std: number; values: number[] }, d: number) => (s.values.length > 1 ? `${s.mean.toFixed(d)} ± ${s.std.toFixed(d)}` : s.mean.toFixed(d));
+  const out: string[] = [];
+  for (const task of demo.tasks) {
+    const ts = summaries.filter((s) => s.task === task.id);
+    out.push(`\n${task.title} — ${task.steps} steps, seeds ${demo.seeds.join(',')}; loss = ${task.lossLabel}`);
+    out.push(
+      textTable(
+        ['optimizer', 'final loss', 'accuracy %', 'opt. state', 'peak tensors', 'outside tfjs', 'ms/step'],
+        ts.map((s) => [
+          specLabel(s.spec) + (s.diverged ? ` (${s.diverged} diverged)` : ''),
+          fmtStat(s.loss, 4),
+          s.accuracy ? fmtStat(s.accuracy, 2) : '-',
+          bytes(s.stateBytes),
+          bytes(s.peakTensorBytes),
+          bytes(s.offTensorBytes),
+          s.msPerStep.toFixed(1),
+        ]),
+      ),
+    );
+  }
+  const twins = compareTwins(summaries);
+  if (twins.length) {
+    out.push('\n8-bit vs 32-bit twin (means over seeds; targets: |Δloss| ≤ 1%, |Δacc| ≤ 0.5 pt, state ≤ 26%)');
+    out.push(
+      textTable(
+        ['task / optimizer', 'Δ loss', 'Δ accuracy', 'state 8/32', 'quantized tensors', 'verdict'],
+        twins.map((t) => [
+          `${t.task} / ${FAMILIES[t.family as Family].label}`,
+          pct(t.lossRelative),
+          t.accuracyPoints === undefined ? '-' : `${t.accuracyPoints >= 0 ? '+' : ''}${t.accuracyPoints.toFixed(2)} pt`,
+          `${(100 * t.stateRatio).toFixed(1)}%`,
+          t.quantized ? `${(100 * t.quantized.stateRatio).toFixed(1)}% (+${t.quantized.float32Params} params 32-bit)` : '-',
+          [t.lossOk ? '' : 'loss', t.accuracyOk ? '' : 'accuracy', t.stateOk ? '' : 'state'].filter(Boolean).join(', ').replace(/^(.+)$/, 'outside target: $1') || 'ok',
+        ]),
+      ),
+    );
+  }
+  return out.join('\n');
+}
+
+/** Reads whatever results exist in `dir` and writes `dir`/index.html. */
+export function writeReport(dir: string, update: { demo?: DemoResults; ablation?: AblationResults }): string {
+  mkdirSync(dir, { recursive: true });
+  const read = <T>(name: string): T | undefined => {
+    const p = join(dir, name);
+    return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as T) : undefined;
+  };
+  if (update.demo) writeFileSync(join(dir, 'demo-results.json'), JSON.stringify(update.demo));
+  if (update.ablation) writeFileSync(join(dir, 'ablation-results.json'), JSON.stringify(update.ablation));
+  const data: ReportData = {
+    demo: update.demo ?? read<DemoResults>('demo-results.json'),
+    ablation: update.ablation ?? read<AblationResults>('ablation-results.json'),
+    budget: budgetReport(),
+  };
+  const path = join(dir, 'index.html');
+  writeFileSync(path, renderReport(data));
+  return path;
+}
+
+/** The results as Markdown (written to summary.md next to the report; pasted into docs/demo.md). */
+export function demoMarkdown(demo: DemoResults): string {
+  const summaries = summarize(demo.runs);
+  const seedList = (s: { values: number[] }, d: number) => s.values.map((v) => v.toFixed(d)).join(' / ');
+  const out: string[] = [`Command: \`${demo.env.command}\` — ${demo.env.createdAt}, ${demo.env.machine}, Node ${demo.env.node}, tfjs backend ${demo.env.tfBackend}.`];
+  for (const task of demo.tasks) {
+    const ts = summaries.filter((s) => s.task === task.id);
+    out.push(`\n**${task.title}** — ${task.steps} steps, seeds ${demo.seeds.join(', ')}; loss = ${task.lossLabel}.\n`);
+    out.push(
+      markdownTable(
+        ['optimizer', 'final loss (mean ± std)', 'per seed', 'accuracy % (mean ± std)', 'per seed', 'optimizer state', 'peak tfjs tensors', 'ms/step'],
+        ts.map((s) => [
+          specLabel(s.spec),
+          `${s.loss.mean.toFixed(4)} ± ${s.loss.std.toFixed(4)}`,
+          seedList(s.loss, 4),
+          s.accuracy ? `${s.accuracy.mean.toFixed(2)} ± ${s.accuracy.std.toFixed(2)}` : '–',
+          s.accuracy ? seedList(s.accuracy, 2) : '–',
+          bytes(s.stateBytes),
+          bytes(s.peakTensorBytes),
+          s.msPerStep.toFixed(1),
+        ]),
+      ),
+    );
+  }
+  const twins = compareTwins(summaries);
+  out.push('\n**8-bit vs 32-bit** (difference of the means over seeds; targets |Δ loss| ≤ 1%, |Δ accuracy| ≤ 0.5 pt, state ≤ 26%):\n');
+  out.push(
+    markdownTable(
+      ['task / optimizer', 'Δ loss', 'Δ accuracy', 'state 8-bit / 32-bit', 'state of quantized tensors', 'met'],
+      twins.map((t) => [
+        `${t.task} / ${FAMILIES[t.family as Family].label}`,
+        pct(t.lossRelative),
+        t.accuracyPoints === undefined ? '–' : `${t.accuracyPoints >= 0 ? '+' : ''}${t.accuracyPoints.toFixed(2)} pt`,
+        `${bytes(t.bits8.stateBytes)} / ${bytes(t.bits32.stateBytes)} = ${(100 * t.stateRatio).toFixed(1)}%`,
+        t.quantized ? `${(100 * t.quantized.stateRatio).toFixed(1)}% (${t.quantized.float32Params} params kept 32-bit)` : '–',
+        [t.lossOk ? 'loss ✓' : 'loss ✗', t.accuracyPoints === undefined ? '' : t.accuracyOk ? 'acc ✓' : 'acc ✗', t.stateOk ? 'state ✓' : 'state ✗'].filter(Boolean).join(', '),
+      ]),
+    ),
+  );
+  return out.join('\n');
+}
