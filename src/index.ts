@@ -1,3 +1,4 @@
+import './default-kernel.js';
 export { createDynamicMap, createLinearMap, linspaceFloat32, MAP_SIZE, validateMap } from './quant/maps.js';
 export {
   blockCount,
@@ -24,6 +25,8 @@ export { STATE_DICT_FORMAT, STATE_DICT_VERSION, type StateDict, type StateEntry,
 export { deserializeStateDict, serializeStateDict, SERIALIZED_VERSION } from './io/serialize.js';
 export type { CpuKernel, DirectionNorms, UpdateJob } from './kernels/types.js';
 export { createReferenceKernel } from './kernels/cpu/reference.js';
+/** Replaces the CPU kernel new optimizers get (returns the previous factory); the entry points register the WebAssembly kernel. */
+export { setDefaultCpuKernelFactory } from './optim/kernel.js';
 export {
   allocFloat32,
   createDefaultCpuKernel,

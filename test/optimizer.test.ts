@@ -151,6 +151,91 @@ describe('optimizer framework', () => {
   });
 });
 
+describe('parameters joining later, steps over some parameters', () => {
+  it('a null gradient skips its parameter: values, state and step count stay; the others step as alone', async () => {
+    const rand = rng(5);
+    const [a, b] = [randn(5000, rand), randn(300, rand)];
+    const [a1, b1] = [a.slice(), b.slice()];
+    const both = new Adam8bit([a, b], { lr: 1e-2 });
+    const onlyA = new Adam8bit([a1], { lr: 1e-2 });
+    const onlyB = new Adam8bit([b1], { lr: 1e-2 });
+    for (const o of [both, onlyA, onlyB]) o.setKernel(createReferenceKernel());
+    const gA = [randn(5000, rand), randn(5000, rand)];
+    const gB = randn(300, rand);
+    await both.step([gA[0], null]);
+    both.stepSync([gA[1], undefined]);
+    await onlyA.step([gA[0]]);
+    await onlyA.step([gA[1]]);
+    assert.deepEqual(a, a1);
+    assert.deepEqual([both.stepCount(0), both.stepCount(1)], [2, 0]);
+    assert.deepEqual(both.stateDict().tensors[1].states, [], 'no state for a parameter never stepped');
+    await both.step([null, gB]);
+    await onlyB.step([gB]);
+    assert.deepEqual(b, b1);
+    assert.deepEqual(both.stateDict().tensors[1], onlyB.stateDict().tensors[0]);
+    await assert.rejects(both.step([null, new Float32Array(3)]), /gradient 1 has 3 elements/);
+  });
+
+  it('addParam: a parameter joins a group (or an optimizer with no parameter yet) and gets state at its first step', async () => {
+    const opt = new SGD8bit([{ params: [], lr: 0.5 }, { params: [] }], { lr: 0.1, momentum: 0 });
+    opt.setKernel(createReferenceKernel());
+    assert.deepEqual(opt.params, []);
+    await opt.step([]);
+    const p = new Float32Array(8).fill(1);
+    const q = new Float32Array(8).fill(1);
+    assert.equal(opt.addParam(p), 0);
+    assert.equal(opt.addParam(q, { group: 1, override: { lr: 0.25 } }), 1);
+    assert.deepEqual(opt.params, [p, q]);
+    assert.equal(opt.stateBytes(), 0, 'state is created at the first step');
+    await opt.step([new Float32Array(8).fill(1), new Float32Array(8).fill(1)]);
+    assert.equal(p[0], Math.fround(1 - 0.5), 'group 0 lr');
+    assert.equal(q[0], Math.fround(1 - 0.25), 'override over group 1');
+    assert.deepEqual(opt.stateDict().groups.map((g) => g.params), [[0], [1]]);
+    assert.throws(() => opt.addParam(p), /already a parameter/);
+    assert.throws(() => opt.addParam(new Float64Array(2) as never), /must be a Float32Array, got Float64Array/);
+    assert.throws(() => opt.addParam(new Float32Array(2), { group: 2 }), /no parameter group 2/);
+    assert.throws(() => opt.addParam(new Float32Array(2), { override: { momentum: 2 } }), /momentum must be in \[0, 1\)/);
+    assert.equal(opt.params.length, 2, 'a rejected parameter was not added');
+  });
+
+  it('addParam with a checkpointed tensor state continues exactly like the optimizer that wrote it', async () => {
+    const rand = rng(9);
+    const w = randn(6000, rand);
+    const ref = new Adam8bit([w], { percentileClipping: 90 });
+    ref.setKernel(createReferenceKernel());
+    for (let t = 0; t < 3; t++) await ref.step([randn(6000, rand)]);
+    const copy = w.slice();
+    const joined = new Adam8bit([new Float32Array(10)], { percentileClipping: 90 });
+    joined.setKernel(createReferenceKernel());
+    const saved = structuredClone(ref.stateDict().tensors[0]);
+    assert.throws(() => joined.addParam(new Float32Array(5999), { state: saved }), /tensor 1: state is for 6000 elements but the parameter has 5999/);
+    assert.equal(joined.addParam(copy, { state: saved }), 1);
+    assert.equal(joined.stepCount(1), 3);
+    for (let t = 0; t < 3; t++) {
+      const g = randn(6000, rand);
+      await ref.step([g]);
+      await joined.step([null, g]);
+    }
+    assert.deepEqual(copy, w);
+    assert.deepEqual(joined.stateDict().tensors[1], ref.stateDict().tensors[0]);
+  });
+
+  it('replaceParam swaps the array of one parameter and keeps its override', async () => {
+    const a = new Float32Array(16).fill(1);
+    const b = new Float32Array(16).fill(1);
+    const opt = new SGD8bit([a, b], { lr: 0.1, momentum: 0 });
+    opt.overrideConfig(a, { lr: 0.5 });
+    const a2 = new Float32Array(16).fill(2);
+    opt.replaceParam(0, a2);
+    assert.throws(() => opt.overrideConfig(a, { lr: 1 }), /not a parameter/);
+    assert.throws(() => opt.replaceParam(1, a2), /already another parameter/);
+    await opt.step([new Float32Array(16).fill(1), new Float32Array(16).fill(1)]);
+    assert.equal(a2[0], Math.fround(2 - 0.5));
+    assert.equal(a[0], 1);
+    assert.deepEqual(opt.stateDict().overrides, [{ param: 0, options: { lr: 0.5 } }]);
+  });
+});
+
 /** Dequantized 8-bit state k of tensor 0 of `dict`. */
 function decoded(dict: StateDict, k: number): Float32Array {
   const e = dict.tensors[0].states[k];

@@ -216,6 +216,106 @@ describe('every class steps a tfjs variable exactly as the core optimizer steps 
   });
 });
 
+describe('one engine per optimizer', () => {
+  /** Counts core steps while `f` runs. */
+  const countingSteps = (f: () => void) => {
+    const proto = core.Optimizer.prototype;
+    const original = proto.stepSync;
+    const calls: number[] = [];
+    proto.stepSync = function (this: core.Optimizer, grads) {
+      calls.push(grads.filter((g) => g != null).length);
+      return original.call(this, grads);
+    };
+    try {
+      f();
+    } finally {
+      proto.stepSync = original;
+    }
+    return calls;
+  };
+
+  test('each applyGradients is one core step over its variables; variables join as they appear, the others stay', () => {
+    const rand = (n: number, seed: number) => tf.randomNormal([n], 0, 1, 'float32', seed).dataSync() as Float32Array;
+    const sizes = [5000, 300, 64];
+    const init = sizes.map((n, i) => rand(n, 300 + i));
+    const vars = init.map((v, i) => tf.variable(tf.tensor(v.slice(), [v.length]), true, `one_engine_${i}`));
+    const params = init.map((v) => v.slice());
+    const options = { lr: 1e-2, min8bitSize: 256 };
+    const tfOpt = bitopt.adam8bit(1e-2, { min8bitSize: 256 });
+    // The reference: one core optimizer per variable, each stepped when its variable is.
+    const cores = params.map((p) => new core.Adam8bit([p], options));
+    cores.forEach((c) => c.setKernel(core.createReferenceKernel()));
+    // Steps over variables {0}, {0, 1}, {1, 2}, {0, 1, 2}: 1 and 2 join later.
+    const plan = [[0], [0, 1], [1, 2], [0, 1, 2]];
+    const calls: number[][] = [];
+    plan.forEach((which, t) => {
+      const grads = which.map((i) => rand(sizes[i], 1000 + 10 * t + i));
+      const tensors = grads.map((g) => tf.tensor(g, [g.length]));
+      calls.push(countingSteps(() => tfOpt.applyGradients(which.map((i, k) => ({ name: vars[i].name, tensor: tensors[k] })))));
+      which.forEach((i, k) => cores[i].stepSync([grads[k]]));
+      tf.dispose(tensors);
+    });
+    assert.deepEqual(calls, plan.map((w) => [w.length]), 'one core step per applyGradients, with a gradient for each of its variables');
+    vars.forEach((v, i) => assert.deepEqual(v.dataSync(), params[i], `variable ${i}`));
+    assert.deepEqual(vars.map((v) => tfOpt.stepCount(v)), [3, 3, 2]);
+    assert.equal(tfOpt.stateBytes(), cores.reduce((b, c) => b + c.stateBytes(), 0));
+    tfOpt.dispose();
+    tf.dispose(vars);
+  });
+
+  test('a variable named twice in one call is stepped twice', () => {
+    const v = tf.variable(tf.ones([500]), true, 'twice_a');
+    const w = tf.variable(tf.ones([500]), true, 'twice_b');
+    const g1 = tf.fill([500], 0.5);
+    const g2 = tf.fill([500], -2);
+    const a = bitopt.sgd(0.1, { momentum: 0 });
+    const b = bitopt.sgd(0.1, { momentum: 0 });
+    const calls = countingSteps(() => a.applyGradients([{ name: v.name, tensor: g1 }, { name: v.name, tensor: g2 }]));
+    b.applyGradients([{ name: w.name, tensor: g1 }]);
+    b.applyGradients([{ name: w.name, tensor: g2 }]);
+    assert.deepEqual(calls, [1, 1]);
+    assert.deepEqual(v.dataSync(), w.dataSync());
+    assert.equal(a.stepCount(v), 2);
+    tf.dispose([v, w, g1, g2]);
+  });
+
+  test('setWeights brings back the options of the saved state (a schedule\'s lr), for every variable', async () => {
+    const names = ['sched_a', 'sched_b'];
+    const make = (suffix: string) => names.map((n, i) => tf.variable(tf.randomNormal([300 * (i + 1)], 0, 1, 'float32', 40 + i), true, n + suffix));
+    const va = make('_1');
+    const opt = bitopt.adam(1e-2);
+    const step = (o: tf.Optimizer, vs: tf.Variable[], seed: number) => {
+      const gs = vs.map((v, i) => tf.randomNormal(v.shape, 0, 1, 'float32', seed + i));
+      o.applyGradients(vs.map((v, i) => ({ name: v.name, tensor: gs[i] })));
+      tf.dispose(gs);
+    };
+    step(opt, va, 1);
+    opt.setLearningRate(1e-3);
+    step(opt, va, 3);
+    const saved = await opt.getWeights();
+    const vb = make('_2');
+    vb.forEach((v, i) => v.assign(va[i]));
+    const restored = bitopt.adam(1e-2); // the saved state's lr (1e-3) wins, as with loadStateDict
+    await restored.setWeights(saved);
+    step(opt, va, 5);
+    step(restored, vb, 5);
+    va.forEach((v, i) => assert.deepEqual(vb[i].dataSync(), v.dataSync(), names[i]));
+    assert.equal(restored.stepCount(vb[1]), 3);
+    tf.dispose([...va, ...vb, ...saved.map((w) => w.tensor)]);
+  });
+
+  test('bad options registered for a variable are reported when it first steps, before anything changes', () => {
+    const v = tf.variable(tf.ones([10]), true, 'bad_registered');
+    bitopt.registerOptimOverride(v, { optimBits: 4 as 8 });
+    const opt = bitopt.adam8bit();
+    assert.throws(() => opt.applyGradients([{ name: v.name, tensor: tf.ones([10]) }]), /the options registered for variable 'bad_registered': Adam8bit: optimBits must be 8 or 32/);
+    assert.deepEqual(Array.from(v.dataSync()), new Array(10).fill(1));
+    assert.equal(opt.iterations, 0);
+    assert.throws(() => opt.overrideConfig('other', { blockSize: 3 }), /blockSize/);
+    v.dispose();
+  });
+});
+
 describe('memory', () => {
   test('8-bit Adam keeps ~2 bytes of state per parameter, 32-bit Adam 8; neither adds tensors (tf.train.adam adds 8 B/param)', () => {
     const run = (opt: tf.Optimizer) => {

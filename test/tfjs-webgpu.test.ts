@@ -136,3 +136,48 @@ test('webgpu backend: optimizer weights saved on the cpu backend restore on webg
   assert.equal(restored.stepCount(vg), 8);
   await tf.setBackend('cpu');
 });
+
+test('webgpu backend: one engine for all variables, one submit per step (plus tfjs\'s own copy into each assigned tensor)', { skip }, async () => {
+  await tf.setBackend('webgpu');
+  const queue = (tf.engine().backend as unknown as { device: GPUDevice }).device.queue;
+  const sizes = [5003, 4096, 300];
+  const vars = sizes.map((n, i) => tf.variable(tf.randomNormal([n], 0, 1, 'float32', 60 + i), true, `one_submit_${i}`));
+  const opt = bitopt.adam8bit(1e-2, { min8bitSize: 256 });
+  const submits: number[] = [];
+  const original = queue.submit;
+  const step = (which: number[], t: number) => {
+    const grads = which.map((i) => tf.randomNormal([sizes[i]], 0.1, 1, 'float32', 5 + 10 * t + i));
+    // Uploaded before counting: the gradients' own uploads are not the optimizer's.
+    grads.forEach((g) => (tf.engine().backend as unknown as { uploadToGPU(d: object): void }).uploadToGPU(g.dataId));
+    let n = 0;
+    queue.submit = function (buffers: Iterable<GPUCommandBuffer>) {
+      n++;
+      return original.call(this, buffers);
+    };
+    try {
+      opt.applyGradients(which.map((i, k) => ({ name: vars[i].name, tensor: grads[k] })));
+    } finally {
+      queue.submit = original;
+    }
+    submits.push(n);
+    tf.dispose(grads);
+  };
+  try {
+    step([0, 1, 2], 0);
+    step([0, 1, 2], 1);
+    step([1], 2);
+    // Before: per variable, tfjs's submit of the copies, the engine's and tfjs's copy of the result (3 each).
+    assert.deepEqual(submits, [1 + 3, 1 + 3, 1 + 1]);
+    assert.deepEqual(vars.map((v) => opt.stepCount(v)), [2, 3, 2]);
+    const states = await bitopt.decodeVariableStates((await opt.getWeights()).slice(1));
+    assert.deepEqual(states.map((s) => [s.name, s.dict.tensors.length, s.dict.tensors[0].step]), [['one_submit_0', 1, 2], ['one_submit_1', 1, 3], ['one_submit_2', 1, 2]]);
+    // An engine on GPU buffers cannot go on when the backend changes.
+    await tf.setBackend('cpu');
+    assert.throws(() => opt.applyGradients([{ name: vars[0].name, tensor: tf.zeros([sizes[0]]) }]), /stepped on the webgpu backend and the backend is now 'cpu'/);
+  } finally {
+    await tf.setBackend('webgpu');
+    opt.dispose();
+    tf.dispose(vars);
+    await tf.setBackend('cpu');
+  }
+});

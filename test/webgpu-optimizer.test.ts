@@ -273,6 +273,73 @@ describe('webgpu optimizer API', { skip }, () => {
     opt.destroy();
   });
 
+  test('parameters join later (with a checkpointed state or none); a null gradient skips its parameter', async () => {
+    const r = rng(21);
+    const [w0, w1] = [wide(5000, r, 1), wide(3000, r, 1)];
+    const [g0, g1] = [wide(5000, r, 1), wide(3000, r, 1)];
+    // The CPU writes the state parameter 1 joins with.
+    const cpu = new bitopt.Adam8bit([w1.slice()], { lr: 1e-2, min8bitSize: 1024 });
+    cpu.setKernel(bitopt.createReferenceKernel());
+    await cpu.step([g1]);
+    const saved = cpu.stateDict().tensors[0];
+    const stepped1 = cpu.params[0].slice(); // parameter 1 as the CPU left it
+    const p0 = createGpuTensor(device, w0);
+    const p1 = createGpuTensor(device, stepped1);
+    const solo0 = createGpuTensor(device, w0);
+    const grads = [createGpuTensor(device, g0), createGpuTensor(device, g1)];
+    tensors.push(p0, p1, solo0, ...grads);
+    const opt = createWebgpuOptimizer(device, bitopt.Adam8bit, [{ params: [] }], { lr: 1e-2, min8bitSize: 1024 });
+    const solo = createWebgpuOptimizer(device, bitopt.Adam8bit, [solo0], { lr: 1e-2, min8bitSize: 1024 });
+    assert.equal(opt.addParam(p0), 0);
+    assert.throws(() => opt.addParam(createGpuTensor(device, 2999), { state: saved }), /tensor 1: state is for 3000 elements but the parameter has 2999/);
+    assert.throws(() => opt.addParam(p0), /appears more than once/);
+    assert.equal(opt.addParam(p1, { state: saved }), 1);
+    assert.equal(opt.stepCount(1), 1);
+    await opt.step([grads[0], null]);
+    await solo.step([grads[0]]);
+    await opt.sync();
+    assert.deepEqual(await readGpuTensor(device, p0), await readGpuTensor(device, solo0));
+    assert.deepEqual(await readGpuTensor(device, p1), stepped1, 'skipped: values unchanged');
+    const dict = await opt.stateDictAsync();
+    assert.deepEqual(dict.tensors[1], saved, 'skipped: state and step unchanged');
+    assert.deepEqual(dict.tensors[0], (await solo.stateDictAsync()).tensors[0]);
+    // Step parameter 1 alone: it continues from the checkpoint as the CPU does.
+    const cpuParam = cpu.params[0];
+    await cpu.step([g1]);
+    await opt.step([null, grads[1]]);
+    await opt.sync();
+    const got = await readGpuTensor(device, p1);
+    let worst = 0;
+    got.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - cpuParam[i]))));
+    assert.ok(worst < 1e-6, `max |Δp| ${worst}`);
+    assert.equal(opt.stepCount(1), 2);
+    opt.destroy();
+    solo.destroy();
+  });
+
+  test('a step recorded into the caller\'s encoder after its own work is one submit, done by the caller\'s function', async () => {
+    const r = rng(22);
+    const w = wide(4096, r, 1);
+    const [a, b, staging] = [createGpuTensor(device, w), createGpuTensor(device, w), createGpuTensor(device, 4096)];
+    const g = createGpuTensor(device, wide(4096, r, 1));
+    tensors.push(a, b, staging, g);
+    const ours = createWebgpuOptimizer(device, bitopt.Lion8bit, [a]);
+    const plain = createWebgpuOptimizer(device, bitopt.Lion8bit, [b]);
+    writeGpuTensor(device, staging, w.map((x) => x + 1));
+    // The caller's work first: copy new values into the parameter; the step must see them.
+    const encoder = device.createCommandEncoder();
+    encoder.copyBufferToBuffer(staging.buffer, 0, a.buffer, 0, 4096 * 4);
+    let submits = 0;
+    await ours.step([g], { encoder, submit: () => (submits++, device.queue.submit([encoder.finish()])) });
+    writeGpuTensor(device, b, w.map((x) => x + 1));
+    await plain.step([g]);
+    await ours.sync();
+    assert.equal(submits, 1);
+    assert.deepEqual(await readGpuTensor(device, a), await readGpuTensor(device, b));
+    ours.destroy();
+    plain.destroy();
+  });
+
   test('bad input throws an Error naming the problem', async () => {
     const p = createGpuTensor(device, 64);
     tensors.push(p);

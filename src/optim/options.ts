@@ -87,3 +87,16 @@ export function checkOptions(options: unknown, defaults: Hyper, who: string, ign
   }
   return out;
 }
+
+/**
+ * Validates `options` of an optimizer of `rule` whose class adds `classDefaults` (e.g.
+ * `{ optimBits: 8 }`): option names, ranges, and the rule's own checks of the merged values.
+ * Returns a copy of the given options (not merged). Needs no parameters: the tfjs adapter checks
+ * its options with it before any variable exists.
+ */
+export function validateOptions(rule: UpdateRule, classDefaults: Hyper | undefined, options: unknown, who: string, ignore: readonly string[] = []): Hyper {
+  const defaults = defaultOptions(rule, classDefaults);
+  const h = checkOptions(options, defaults, who, ignore);
+  rule.validate?.({ ...defaults, ...h }, who);
+  return h;
+}

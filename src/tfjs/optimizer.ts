@@ -1,21 +1,25 @@
 /**
- * The tfjs adapter: a `tf.Optimizer` whose every variable is stepped by a bitopt optimizer
- * (8-bit block-wise or float32 state). State is created on a variable's first step, keyed by
- * the variable's name; `getWeights`/`setWeights` carry it exactly (see ./weights.ts).
+ * The tfjs adapter: a `tf.Optimizer` whose variables are all stepped by ONE bitopt engine
+ * (8-bit block-wise or float32 state): the CPU optimizer, or the WebGPU engine on tfjs's webgpu
+ * backend (./engine.ts). A variable joins the engine at its first step, keyed by its name; each
+ * `applyGradients` is one engine step. `getWeights`/`setWeights` carry the state exactly, one
+ * core state dict per variable (see ./weights.ts). Options and checkpoints are validated by the
+ * core's bookkeeping functions (src/optim/book.ts), with no engine needed.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedTensor } from '@tensorflow/tfjs-core/dist/tensor_types.js';
-import type { BaseOptions } from '../optim/optimizer.js';
-import { CpuStepper } from './cpu-stepper.js';
+import { paramStateDict, parseStateDict, validateOptions } from '../optim/book.js';
+import { defaultOptions } from '../optim/options.js';
+import { describeOptimizerClass, type BaseOptions, type OptimizerDescription } from '../optim/optimizer.js';
+import type { Hyper } from '../optim/rule.js';
+import { createEngine, type CoreClass, type JoinInit, type StepItem, type TfjsEngine } from './engine.js';
 import { optimOverrideOf } from './overrides.js';
-import type { CoreClass, VariableStepper } from './stepper.js';
 import { decodeVariableStates, encodeVariableState, type VariableState } from './weights.js';
-import { createWebgpuStepper } from './webgpu-stepper.js';
 
 interface Slot {
-  variable: tf.Variable;
+  /** The variable's index in the engine. */
+  index: number;
   shape: number[];
-  stepper: VariableStepper;
 }
 
 const shapeText = (s: readonly number[]) => `[${s.join(',')}]`;
@@ -24,10 +28,16 @@ const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b
 export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> extends tf.Optimizer {
   /** Options as given (the core fills in defaults); what getConfig returns. */
   protected options: O;
+  /** The core class's rule, name and defaults. */
+  private readonly identity: OptimizerDescription;
+  /** The engine stepping every variable; created at the first step (on that step's backend). */
+  private engine: TfjsEngine | null = null;
   private readonly slots = new Map<string, Slot>();
   private readonly overrides = new Map<string, Partial<O>>();
   /** States restored by setWeights, bound to variables at their first step. */
   private pending: VariableState[] | null = null;
+  /** Group options restored by setWeights, applied to the next engine. */
+  private restoredOptions: Hyper | null = null;
 
   /** tf.Optimizer's duck-typed instanceof would accept any optimizer: use the prototype chain. */
   static override [Symbol.hasInstance](instance: unknown): boolean {
@@ -39,8 +49,8 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     options: O = {} as O,
   ) {
     super();
-    // Validates the options now (unknown names, ranges), as the core optimizer would.
-    new core([new Float32Array(1)], options);
+    this.identity = describeOptimizerClass(core);
+    this.check(options); // unknown names, ranges: as the core optimizer would
     this.options = { ...options };
   }
 
@@ -49,14 +59,19 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     return this.getClassName();
   }
 
+  /** Validates options as the core class does (its messages). */
+  private check(options: unknown): Hyper {
+    return validateOptions(this.identity.rule, this.identity.classDefaults, options, this.identity.className);
+  }
+
   get learningRate(): number {
-    return this.options.lr ?? (new this.core([new Float32Array(1)]).defaults.lr as number);
+    return (this.options.lr ?? defaultOptions(this.identity.rule, this.identity.classDefaults).lr) as number;
   }
 
   /** Changes options of every variable, e.g. `{ lr: 1e-4 }` for a schedule. */
   setOptions(options: Partial<O>): void {
-    new this.core([new Float32Array(1)], { ...this.options, ...options }); // validates
-    for (const s of this.slots.values()) s.stepper.setOptions(options);
+    this.check({ ...this.options, ...options });
+    this.engine?.setOptions(options);
     this.options = { ...this.options, ...options };
   }
 
@@ -68,8 +83,7 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
   overrideConfig(variable: tf.Variable | string, options: Partial<O>): void {
     const name = typeof variable === 'string' ? variable : variable.name;
     if (this.slots.has(name)) throw new Error(`${this.name}.overrideConfig: variable '${name}' already has optimizer state (set overrides before its first step)`);
-    const probe = new Float32Array(1);
-    new this.core([probe], this.options).overrideConfig(probe, options); // validates
+    this.check(options);
     this.overrides.set(name, { ...this.overrides.get(name), ...options });
   }
 
@@ -96,21 +110,53 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
       }
       work.push({ name, variable, grad });
     }
-    const fresh = work.filter((w) => !this.slots.has(w.name));
-    const restored = this.bindRestored(fresh);
-    for (const w of fresh) this.slots.set(w.name, this.createSlot(w.variable, restored.get(w.name)));
-    tf.tidy(() => {
-      for (const w of work) this.slots.get(w.name)!.stepper.step(w.variable, w.grad);
-    });
+    const unusable = this.engine?.unusableHere();
+    if (unusable) throw new Error(`${this.name}.applyGradients: ${unusable}`);
+    const fresh = [...new Map(work.filter((w) => !this.slots.has(w.name)).map((w) => [w.name, w])).values()];
+    const joins = this.joinsFor(fresh);
+    if (work.length) this.engine ??= this.createEngine();
+    for (const { name, variable, init } of joins) {
+      this.slots.set(name, { index: this.engine!.join(variable, init), shape: [...variable.shape] });
+    }
+    // One engine step per call; a variable named twice is stepped again in a further step.
+    for (let rest = work; rest.length; ) {
+      const seen = new Set<string>();
+      const now = rest.filter((w) => !seen.has(w.name) && seen.add(w.name));
+      rest = rest.filter((w) => !now.includes(w));
+      const items: StepItem[] = now.map((w) => ({ index: this.slots.get(w.name)!.index, variable: w.variable, grad: w.grad }));
+      tf.tidy(() => this.engine!.step(items));
+    }
     this.incrementIterations();
   }
 
-  private createSlot(variable: tf.Variable, restored: VariableState | undefined): Slot {
-    const override = { ...optimOverrideOf(variable), ...this.overrides.get(variable.name) } as Partial<O>;
-    const args = [this.core, this.options, Object.keys(override).length ? override : undefined, variable] as const;
-    const stepper = (tf.engine().backendName === 'webgpu' ? createWebgpuStepper(...args) : null) ?? new CpuStepper(...args);
-    if (restored) stepper.loadStateDict(restored.dict);
-    return { variable, shape: [...variable.shape], stepper };
+  private createEngine(): TfjsEngine {
+    const engine = createEngine(this.core, this.options);
+    if (this.restoredOptions) engine.setOptions(this.restoredOptions);
+    this.restoredOptions = null;
+    return engine;
+  }
+
+  /**
+   * How each variable seen for the first time joins the engine: its override options (validated
+   * now), or the state restored by setWeights with that state's override.
+   */
+  private joinsFor(fresh: { name: string; variable: tf.Variable }[]): { name: string; variable: tf.Variable; init: JoinInit }[] {
+    const restored = this.bindRestored(fresh);
+    return fresh.map(({ name, variable }) => {
+      const st = restored.get(name);
+      if (st) {
+        const o = st.dict.overrides?.find((x) => x.param === 0);
+        return { name, variable, init: { state: st.dict.tensors[0], ...(o ? { override: o.options } : {}) } };
+      }
+      const override = { ...optimOverrideOf(variable), ...this.overrides.get(name) };
+      if (!Object.keys(override).length) return { name, variable, init: {} };
+      try {
+        this.check(override);
+      } catch (e) {
+        throw new Error(`${this.name}.applyGradients: the options registered for variable '${name}': ${(e as Error).message}`);
+      }
+      return { name, variable, init: { override } };
+    });
   }
 
   /** Matches states restored by setWeights to variables seen for the first time: by name, else by order. */
@@ -142,20 +188,20 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
 
   /** Bytes of optimizer state over all variables (8-bit codes + absmax, float32 states). */
   stateBytes(): number {
-    let b = 0;
-    for (const s of this.slots.values()) b += s.stepper.stateBytes();
-    return b;
+    return this.engine?.stateBytes() ?? 0;
   }
 
   /** Steps taken on `variable` (0 before its first). */
   stepCount(variable: tf.Variable | string): number {
-    return this.slots.get(typeof variable === 'string' ? variable : variable.name)?.stepper.stepCount() ?? 0;
+    const slot = this.slots.get(typeof variable === 'string' ? variable : variable.name);
+    return slot && this.engine ? this.engine.stepCount(slot.index) : 0;
   }
 
   override async getWeights(): Promise<NamedTensor[]> {
     const out = [await this.saveIterations()];
-    for (const [name, s] of this.slots) {
-      out.push(...encodeVariableState({ name, shape: s.shape, optimizer: this.name, dict: await s.stepper.stateDict() }));
+    if (this.engine && this.slots.size) {
+      const dict = await this.engine.stateDict();
+      for (const [name, s] of this.slots) out.push(...encodeVariableState({ name, shape: s.shape, optimizer: this.name, dict: paramStateDict(dict, s.index) }));
     }
     for (const p of this.pending ?? []) out.push(...encodeVariableState(p));
     return out;
@@ -167,19 +213,26 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
       throw new Error(`${this.name}.setWeights: expected the weights of a bitopt optimizer's getWeights() (first 'iter', then per-variable state)`);
     }
     const states = await decodeVariableStates(weightValues.slice(1));
+    let restoredOptions: Hyper = {};
     for (const st of states) {
       if (st.optimizer !== this.name) throw new Error(`${this.name}.setWeights: the state of '${st.name}' was written by ${st.optimizer}, this optimizer is ${this.name}`);
       const length = st.shape.reduce((a, b) => a * b, 1);
+      const { rule, className, classDefaults } = this.identity;
       try {
-        new this.core([new Float32Array(length)], this.options).loadStateDict(st.dict); // validates completely
+        // Validates completely (format, class, options, overrides, every state) without an optimizer.
+        const parsed = parseStateDict(st.dict, { rule, className, classDefaults, groupSizes: [1], lengths: [length] }, `${className}.loadStateDict`);
+        restoredOptions = { ...restoredOptions, ...parsed.groupOptions[0] };
       } catch (e) {
         throw new Error(`${this.name}.setWeights: state of '${st.name}': ${(e as Error).message}`);
       }
     }
     await this.extractIterations(weightValues);
-    for (const s of this.slots.values()) s.stepper.dispose();
+    this.engine?.dispose();
+    this.engine = null;
     this.slots.clear();
     this.pending = states.length ? states : null;
+    // As the core's loadStateDict does, the state brings its options (a schedule's lr) back.
+    this.restoredOptions = Object.keys(restoredOptions).length ? restoredOptions : null;
   }
 
   /** tfjs-layers adds `customObjects` to the config it deserializes: not an option. */
@@ -196,7 +249,8 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
   }
 
   override dispose(): void {
-    for (const s of this.slots.values()) s.stepper.dispose();
+    this.engine?.dispose();
+    this.engine = null;
     this.slots.clear();
     super.dispose();
   }

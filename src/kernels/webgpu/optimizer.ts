@@ -1,10 +1,10 @@
 /**
  * The GPU engine behind `createWebgpuOptimizer`: the same optimizer classes (Adam8bit, Lion, ...)
- * over GPU-resident parameters. The class (run over stand-in arrays) validates options, groups
- * and overrides and supplies the rule and its coefficients; this engine owns the GPU state
+ * over GPU-resident parameters. Groups, options, overrides, step counts and the checkpoint
+ * format are the CPU path's own bookkeeping (src/optim/book.ts); this engine owns the GPU state
  * and encodes each step as ONE compute pass (percentile-clipping and LAMB/LARS norm passes, the
  * scales they give, and the fused updates of all tensors), so a step is enqueued with no CPU
- * round trip.
+ * round trip, in one submit.
  *
  *   const opt = createWebgpuOptimizer(device, Adam8bit, [w1, w2], { lr: 1e-3 });
  *   await opt.step([g1, g2]);          // enqueued; resolves at once (no GPU round trip)
@@ -13,15 +13,18 @@
  *   opt.loadStateDict(dict);
  */
 /// <reference types="@webgpu/types" />
-import type { BaseOptions, Optimizer, Params } from '../../optim/optimizer.js';
-import { num, type Coefficients, type Hyper, type UpdateRule } from '../../optim/rule.js';
-import { stateMap } from '../../optim/state.js';
-import { parseTensorState, type StateDict, type StateEntry } from '../../optim/statedict.js';
+import { ParamBook, type ParamSlot, type RestoredTensor, type TensorParts } from '../../optim/book.js';
+import { describeOptimizerClass, type BaseOptions, type OptimizerClass } from '../../optim/optimizer.js';
+import type { Coefficients, Hyper, UpdateRule } from '../../optim/rule.js';
+import { stateMap, type StateStore } from '../../optim/state.js';
+import type { StateDict, StateEntry, TensorStateDict } from '../../optim/statedict.js';
 import { errorsOf, gpuTensorBytes, readBuffer, scoped, writeBytes, type GpuTensor } from './device.js';
 import { chunkRange, pack32, pack8, planLayout, unpack32, unpack8, type TensorLayout } from './layout.js';
 import { wgslRule, type WgslRule } from './rules.js';
 import { TABLES, tableData } from './tables.js';
 import { CLIP, clipKernel, finalizeKernel, FIXED_UNIFORMS, fusedKernel, gradNormKernel, tileSize, type KernelShape, type Pass } from './template.js';
+
+export type { OptimizerClass } from '../../optim/optimizer.js';
 
 export interface WebgpuEngineOptions {
   /** Largest storage binding to use (default: the device's maxStorageBufferBindingSize). Tests lower it to force chunking. */
@@ -39,16 +42,24 @@ export interface GpuParamGroup {
   [option: string]: unknown;
 }
 
-/** An optimizer class of the CPU path, e.g. Adam8bit. */
-export type OptimizerClass<O extends BaseOptions> = new (params: Params<O>, options?: O) => Optimizer<O>;
+/** How `step` records and submits its compute pass. */
+export interface WebgpuStepPass {
+  timestampWrites?: GPUComputePassTimestampWrites;
+  /**
+   * Record the pass into this encoder, after what it already holds (e.g. a framework's pending
+   * work and copies into the parameters), instead of a new one: then the step and that work are
+   * one submit.
+   */
+  encoder?: GPUCommandEncoder;
+  /** With `encoder`: submits it (default `queue.submit([encoder.finish()])`), inside the step's error scopes. */
+  submit?: () => void;
+}
 
 interface GpuState {
   layout: TensorLayout;
   st: GPUBuffer;
   absmax: GPUBuffer | null;
   norm: GPUBuffer | null;
-  /** Percentile clipping: gradient scale, norm history and partial sums (created on first use). */
-  clip: GPUBuffer | null;
   pipelines: {
     update: GPUComputePipeline;
     norm: GPUComputePipeline | null;
@@ -67,12 +78,18 @@ interface GpuState {
   uniformSlot: number;
 }
 
-interface Slot {
-  tensor: GpuTensor;
-  stand: Float32Array;
-  group: number;
-  step: number;
-  state: GpuState | null;
+/**
+ * A parameter's record: the GPU state, and the percentile-clipping buffer (gradient scale, norm
+ * history and partial sums), created on first use.
+ */
+type Slot = ParamSlot<GpuTensor, GpuState, GPUBuffer>;
+
+interface Job {
+  slot: Slot;
+  state: GpuState;
+  c: Coefficients;
+  maxUnorm: number;
+  percentile: number;
 }
 
 const UNIFORM_SLOT = 256;
@@ -92,9 +109,7 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
   readonly rule: UpdateRule;
   readonly className: string;
   private readonly wgsl: WgslRule;
-  private readonly shadow: Optimizer<O>;
-  private readonly slots: Slot[] = [];
-  private readonly overrides = new Map<GpuTensor, Hyper>();
+  private readonly book: ParamBook<GpuTensor, GpuState, GPUBuffer>;
   private readonly maxBinding: number;
   private readonly maxWorkgroups: number;
   private readonly subgroups: boolean;
@@ -110,37 +125,21 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     options?: O,
     engine: WebgpuEngineOptions = {},
   ) {
+    const { rule, className, classDefaults } = describeOptimizerClass(cls);
+    this.rule = rule;
+    this.className = className;
+    this.book = new ParamBook(rule, { className, defaults: classDefaults }, options);
     if (!Array.isArray(params) || params.length === 0) throw new Error('createWebgpuOptimizer: params must be a non-empty array of GPU tensors');
-    const groups = params.every(isGpuTensor) ? null : (params as GpuParamGroup[]);
-    const seen = new Set<GpuTensor>();
-    const stand = (t: unknown, where: string): Float32Array => {
-      if (!isGpuTensor(t)) throw new Error(`createWebgpuOptimizer: ${where} must be a GPU tensor { buffer, length }`);
-      if (!Number.isSafeInteger(t.length) || t.length < 0) throw new Error(`createWebgpuOptimizer: ${where} has an invalid length ${t.length}`);
-      if (t.buffer.size < gpuTensorBytes(t.length)) {
-        throw new Error(`createWebgpuOptimizer: ${where}'s buffer has ${t.buffer.size} bytes, ${t.length} elements need ${gpuTensorBytes(t.length)} (whole vec4s)`);
-      }
-      if (!(t.buffer.usage & GPUBufferUsage.STORAGE)) throw new Error(`createWebgpuOptimizer: ${where}'s buffer lacks STORAGE usage`);
-      if (seen.has(t)) throw new Error(`createWebgpuOptimizer: ${where} appears more than once`);
-      seen.add(t);
-      const s = new Float32Array(1);
-      this.slots.push({ tensor: t, stand: s, group: 0, step: 0, state: null });
-      return s;
-    };
-    // The CPU class over stand-in arrays validates everything the CPU path validates.
-    if (groups) {
-      const standGroups = groups.map((g, gi) => {
-        if (g === null || typeof g !== 'object' || !Array.isArray(g.params)) throw new Error('createWebgpuOptimizer: params must be GPU tensors or groups { params: GpuTensor[], ...options }');
-        const first = this.slots.length;
-        const ps = g.params.map((t, pi) => stand(t, `group ${gi} parameter ${pi}`));
-        for (let i = first; i < this.slots.length; i++) this.slots[i].group = gi;
-        return { ...g, params: ps };
+    const grouped = !params.every(isGpuTensor);
+    const groups = grouped ? (params as GpuParamGroup[]) : [{ params: params as GpuTensor[] }];
+    groups.forEach((g, gi) => {
+      if (g === null || typeof g !== 'object' || !Array.isArray(g.params)) throw new Error('createWebgpuOptimizer: params must be GPU tensors or groups { params: GpuTensor[], ...options }');
+      const group = this.book.addGroup(g);
+      g.params.forEach((t, pi) => {
+        this.checkParam(t, grouped ? `group ${gi} parameter ${pi}` : `parameter ${pi}`);
+        this.book.add(t, t.length, group);
       });
-      this.shadow = new cls(standGroups as unknown as Params<O>, options);
-    } else {
-      this.shadow = new cls((params as GpuTensor[]).map((t, i) => stand(t, `parameter ${i}`)), options);
-    }
-    this.rule = this.shadow.rule;
-    this.className = this.shadow.className;
+    });
     this.wgsl = wgslRule(this.rule.name);
     const limits = device.limits;
     this.maxBinding = Math.min(engine.maxBindingBytes ?? Infinity, limits.maxStorageBufferBindingSize, limits.maxBufferSize);
@@ -151,39 +150,61 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     errorsOf(device);
   }
 
+  private checkParam(t: unknown, where: string): asserts t is GpuTensor {
+    if (!isGpuTensor(t)) throw new Error(`createWebgpuOptimizer: ${where} must be a GPU tensor { buffer, length }`);
+    if (!Number.isSafeInteger(t.length) || t.length < 0) throw new Error(`createWebgpuOptimizer: ${where} has an invalid length ${t.length}`);
+    if (t.buffer.size < gpuTensorBytes(t.length)) {
+      throw new Error(`createWebgpuOptimizer: ${where}'s buffer has ${t.buffer.size} bytes, ${t.length} elements need ${gpuTensorBytes(t.length)} (whole vec4s)`);
+    }
+    if (!(t.buffer.usage & GPUBufferUsage.STORAGE)) throw new Error(`createWebgpuOptimizer: ${where}'s buffer lacks STORAGE usage`);
+    if (this.book.has(t)) throw new Error(`createWebgpuOptimizer: ${where} appears more than once`);
+  }
+
   /** The parameters in the order `step` expects gradients. */
   get params(): GpuTensor[] {
-    return this.slots.map((s) => s.tensor);
+    return this.book.params;
+  }
+
+  /** Defaults of this optimizer after the constructor's options. */
+  get defaults(): Hyper {
+    return this.book.defaults;
+  }
+
+  /** Group `index`'s options merged over the defaults. */
+  groupOptions(index: number): Hyper {
+    return this.book.groupOptions(index);
   }
 
   /** Changes options of group `index` (all groups when omitted), e.g. a learning-rate schedule. */
   setOptions(options: Partial<O>, index?: number): void {
-    const slots = index === undefined ? this.slots : this.slots.filter((s) => s.group === index);
-    this.rejectStorageChange(options, slots);
-    this.shadow.setOptions(options, index);
+    this.book.setOptions(options, index);
   }
 
   /** Per-parameter options, e.g. `{ optimBits: 32 }` (before the parameter's first step). */
   overrideConfig(param: GpuTensor, options: Partial<O>): void {
-    const slot = this.slots.find((s) => s.tensor === param);
+    const slot = this.book.slotOf(param);
     if (!slot) throw new Error(`${this.className}: overrideConfig: the tensor is not a parameter of this optimizer`);
-    this.rejectStorageChange(options, [slot]);
-    this.shadow.overrideConfig(slot.stand, options); // validates
-    this.overrides.set(param, { ...this.overrides.get(param), ...(options as Hyper) });
+    this.book.override(slot, options);
   }
 
-  private rejectStorageChange(options: object, slots: Slot[]): void {
-    const key = ['optimBits', 'blockSize', 'min8bitSize'].find((k) => k in (options ?? {}));
-    if (key && slots.some((s) => s.state)) throw new Error(`${this.className}: ${key} cannot change once a parameter has state (set it before the first step)`);
-  }
-
-  private optionsFor(slot: Slot): Hyper {
-    return { ...this.shadow.groupOptions(slot.group), ...this.overrides.get(slot.tensor) };
+  /**
+   * Adds a parameter after construction (to group `group`, default 0), with optional override
+   * options and a checkpointed state (a state dict's tensor entry, validated first and uploaded);
+   * otherwise its state is created at its first step. Returns its index in `params`.
+   */
+  addParam(param: GpuTensor, init: { group?: number; override?: Partial<O>; state?: TensorStateDict } = {}): number {
+    this.checkParam(param, `parameter ${this.book.slots.length}`);
+    const { slot, restored } = this.book.join(param, param.length, init);
+    if (restored) {
+      this.checkMaps(restored, `${this.className}.addParam`);
+      this.install(slot, restored);
+    }
+    return slot.index;
   }
 
   /** Steps taken on parameter `index`. */
   stepCount(index = 0): number {
-    return this.slots[index]?.step ?? 0;
+    return this.book.slots[index]?.step ?? 0;
   }
 
   /**
@@ -192,32 +213,38 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
    */
   stateBytes(): number {
     let b = 0;
-    for (const s of this.slots) if (s.state) b += s.state.st.size + (s.state.absmax?.size ?? 0);
+    for (const s of this.book.slots) if (s.state) b += s.state.st.size + (s.state.absmax?.size ?? 0);
     return b;
   }
 
   /**
-   * One step: `grads[i]` is the gradient (a GPU tensor) of `params[i]`. All work is encoded
-   * into one compute pass and submitted before this returns; the promise resolves right away
-   * (no wait for the GPU). Bad arguments reject it; an error WebGPU reports for the step
-   * (validation, out of memory, device lost) rejects the next `step()` and `sync()`.
+   * One step: `grads[i]` is the gradient (a GPU tensor) of `params[i]`; a null (or undefined)
+   * entry skips that parameter. All work is encoded into one compute pass and submitted before
+   * this returns; the promise resolves right away (no wait for the GPU). Bad arguments reject
+   * it; an error WebGPU reports for the step (validation, out of memory, device lost) rejects
+   * the next `step()` and `sync()`.
    */
-  step(grads: GpuTensor[], pass?: { timestampWrites?: GPUComputePassTimestampWrites }): Promise<void> {
+  step(grads: (GpuTensor | null | undefined)[], pass?: WebgpuStepPass): Promise<void> {
     const who = `${this.className}.step`;
     try {
       this.throwIfFailed();
       errorsOf(this.device).check(who);
       this.checkGrads(grads);
       const reported = scoped(this.device, who, () => {
+        const stepped = this.book.slots.filter((s) => grads[s.index] != null && s.length > 0);
         // States first (they size the uniform buffer), then bind groups.
-        for (const slot of this.slots) if (slot.tensor.length > 0) slot.state ??= this.createState(slot, this.optionsFor(slot), null);
-        const jobs = this.slots.map((slot, i) => this.prepare(slot, grads[i])).filter((j) => j !== null);
+        for (const slot of stepped) slot.state ??= this.createState(slot, this.book.optionsFor(slot), null);
+        const jobs = stepped.map((slot) => this.prepare(slot, grads[slot.index]!));
         this.writeUniforms(jobs);
-        const enc = this.device.createCommandEncoder();
+        const enc = pass?.encoder ?? this.device.createCommandEncoder();
         const cp = enc.beginComputePass(pass?.timestampWrites ? { timestampWrites: pass.timestampWrites } : {});
-        for (const j of jobs) this.encode(cp, j);
-        cp.end();
-        this.device.queue.submit([enc.finish()]);
+        try {
+          for (const j of jobs) this.encode(cp, j);
+        } finally {
+          cp.end(); // a caller's encoder stays usable whatever happened
+        }
+        if (pass?.encoder && pass.submit) pass.submit();
+        else this.device.queue.submit([enc.finish()]);
       });
       this.track(reported);
       return Promise.resolve();
@@ -249,42 +276,40 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     errorsOf(this.device).check(`${this.className}.sync`);
   }
 
-  private checkGrads(grads: GpuTensor[]): void {
+  private checkGrads(grads: (GpuTensor | null | undefined)[]): void {
+    const slots = this.book.slots;
     if (!Array.isArray(grads)) throw new Error(`${this.className}.step: grads must be an array of GPU tensors`);
-    if (grads.length !== this.slots.length) throw new Error(`${this.className}.step: got ${grads.length} gradients for ${this.slots.length} parameters`);
+    if (grads.length !== slots.length) throw new Error(`${this.className}.step: got ${grads.length} gradients for ${slots.length} parameters`);
     grads.forEach((g, i) => {
+      if (g == null) return;
       if (!isGpuTensor(g)) throw new Error(`${this.className}.step: gradient ${i} must be a GPU tensor { buffer, length }`);
-      const n = this.slots[i].tensor.length;
+      const n = slots[i].length;
       if (g.length !== n) throw new Error(`${this.className}.step: gradient ${i} has ${g.length} elements but its parameter has ${n}`);
       if (g.buffer.size < gpuTensorBytes(n)) throw new Error(`${this.className}.step: gradient ${i}'s buffer is too small (${g.buffer.size} bytes)`);
     });
   }
 
-  private prepare(slot: Slot, grad: GpuTensor) {
-    if (slot.tensor.length === 0) return null;
-    const h = this.optionsFor(slot);
-    slot.step += 1;
-    const c = this.rule.coefficients(h, slot.step);
-    const maxUnorm = this.rule.usesTrustRatio ? num(h, 'maxUnorm') : 0;
-    const percentile = num(h, 'percentileClipping');
+  private prepare(slot: Slot, grad: GpuTensor): Job {
+    const t = this.book.advance(slot);
     const state = slot.state!;
-    if (percentile < 100) this.enableClip(state);
-    else if (state.clip) writeBytes(this.device, state.clip, 0, new Float32Array([1])); // clipping switched off: scale 1
-    this.bind(state, slot.tensor, grad);
-    return { slot, state, c, maxUnorm, percentile };
+    if (t.percentile < 100) this.enableClip(slot);
+    else if (slot.clip) writeBytes(this.device, slot.clip, 0, new Float32Array([1])); // clipping switched off: scale 1
+    this.bind(slot, grad);
+    return { slot, state, c: t.coefficients, maxUnorm: t.maxUnorm, percentile: t.percentile };
   }
 
-  private shapeFor(length: number, h: Hyper, blockSize?: number): KernelShape {
-    const eight = num(h, 'optimBits') === 8 && length >= num(h, 'min8bitSize');
-    const bs = blockSize ?? num(h, 'blockSize');
+  private shapeFor(slot: Slot, h: Hyper, blockSize?: number): KernelShape {
+    const storage = this.book.storageFor(slot, h);
+    const eight = storage.format === 'blockwise8';
+    const bs = blockSize ?? storage.blockSize;
     // A subgroup must not span two blocks: blocks of bs/4 threads hold whole subgroups (32 on NVIDIA).
     const maxSub = (this.device as unknown as { adapterInfo?: GPUAdapterInfo }).adapterInfo?.subgroupMaxSize ?? 128;
     return { bits: eight ? 8 : 32, blockSize: eight ? bs : 0, states: this.rule.states, subgroups: this.subgroups && (bs > 1024 || bs / 4 >= maxSub), unroll: this.unroll };
   }
 
   private createState(slot: Slot, h: Hyper, blockSize: number | null): GpuState {
-    const shape = this.shapeFor(slot.tensor.length, h, blockSize ?? undefined);
-    const layout = planLayout(shape, slot.tensor.length, this.maxBinding, this.device.limits.minStorageBufferOffsetAlignment, this.maxWorkgroups);
+    const shape = this.shapeFor(slot, h, blockSize ?? undefined);
+    const layout = planLayout(shape, slot.length, this.maxBinding, this.device.limits.minStorageBufferOffsetAlignment, this.maxWorkgroups);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     // New buffers are zero-filled: codes are stored XOR the zero code, so this is state 0.
     // Sized to the tensor (float32: S·ceil(n/4) vec4s; 8-bit: its blocks), not to whole tiles.
@@ -301,15 +326,16 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     };
     const uniformSlot = this.uniformSlots;
     this.uniformSlots += layout.chunks.length;
-    return { layout, st, absmax, norm, clip: null, pipelines, bindGroups: null, uniformSlot };
+    return { layout, st, absmax, norm, pipelines, bindGroups: null, uniformSlot };
   }
 
-  /** Switches a state to percentile clipping: its buffer, and kernels that read the scale from it. */
-  private enableClip(state: GpuState): GPUBuffer {
-    if (state.clip) return state.clip;
+  /** Switches a tensor to percentile clipping: its buffer, and kernels that read the scale from it. */
+  private enableClip(slot: Slot): GPUBuffer {
+    if (slot.clip) return slot.clip;
+    const state = slot.state!;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    state.clip = this.device.createBuffer({ size: (CLIP.partials + state.layout.partials) * 4, usage });
-    writeBytes(this.device, state.clip, 0, new Float32Array([1]));
+    const clip = (slot.clip = this.device.createBuffer({ size: (CLIP.partials + state.layout.partials) * 4, usage }));
+    writeBytes(this.device, clip, 0, new Float32Array([1]));
     const shape = (state.layout.shape = { ...state.layout.shape, clip: true });
     const p = state.pipelines;
     p.update = this.pipeline(shape, 'update');
@@ -317,7 +343,7 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     p.gradNorm = this.pipeline(shape, 'gradNorm');
     p.clip = this.pipeline(shape, 'clip');
     state.bindGroups = null;
-    return state.clip;
+    return clip;
   }
 
   private pipeline(shape: KernelShape, pass: Pass | 'finalize' | 'gradNorm' | 'clip'): GPUComputePipeline {
@@ -351,13 +377,14 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     if (!this.uniforms || this.uniforms.size < this.uniformSlots * UNIFORM_SLOT) {
       this.uniforms?.destroy();
       this.uniforms = this.device.createBuffer({ size: Math.max(1, this.uniformSlots) * UNIFORM_SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-      for (const s of this.slots) if (s.state) s.state.bindGroups = null;
+      for (const s of this.book.slots) if (s.state) s.state.bindGroups = null;
     }
     return this.uniforms;
   }
 
   /** Bind groups of every chunk, rebuilt when the gradient buffer changes. */
-  private bind(state: GpuState, param: GpuTensor, grad: GpuTensor): void {
+  private bind(slot: Slot, grad: GpuTensor): void {
+    const { state, param, clip } = slot as Slot & { state: GpuState };
     const uniforms = this.uniformBuffer();
     if (state.bindGroups && state.bindGroups.grad === grad.buffer) return;
     const l = state.layout;
@@ -375,7 +402,7 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
         entries.push({ binding: 5, resource: { buffer: this.tablesBuffer() } });
       }
       if (state.norm) entries.push({ binding: 6, resource: { buffer: state.norm } });
-      if (state.clip) entries.push({ binding: 7, resource: { buffer: state.clip } });
+      if (clip) entries.push({ binding: 7, resource: { buffer: clip } });
       return this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     };
     const uniformAt = (i: number): GPUBindGroupEntry => ({ binding: 0, resource: { buffer: uniforms, offset: (state.uniformSlot + i) * UNIFORM_SLOT, size: UNIFORM_SLOT } });
@@ -400,18 +427,18 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
               entries: [
                 uniformAt(i),
                 { binding: 2, resource: { buffer: grad.buffer, ...chunkRange(c, l.paramTileBytes, pBytes) } },
-                { binding: 7, resource: { buffer: state.clip! } },
+                { binding: 7, resource: { buffer: clip! } },
               ],
             }),
           )
         : [],
       clip: p.clip
-        ? this.device.createBindGroup({ layout: p.clip.getBindGroupLayout(0), entries: [uniformAt(0), { binding: 7, resource: { buffer: state.clip! } }] })
+        ? this.device.createBindGroup({ layout: p.clip.getBindGroupLayout(0), entries: [uniformAt(0), { binding: 7, resource: { buffer: clip! } }] })
         : null,
     };
   }
 
-  private writeUniforms(jobs: { state: GpuState; c: Coefficients; maxUnorm: number; percentile: number; slot: Slot }[]): void {
+  private writeUniforms(jobs: Job[]): void {
     const data = new ArrayBuffer(this.uniformSlots * UNIFORM_SLOT);
     const view = new DataView(data);
     for (const { state, c, maxUnorm, percentile } of jobs) {
@@ -433,7 +460,7 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     this.device.queue.writeBuffer(this.uniformBuffer(), 0, data);
   }
 
-  private encode(cp: GPUComputePassEncoder, job: { state: GpuState; maxUnorm: number; percentile: number }): void {
+  private encode(cp: GPUComputePassEncoder, job: Job): void {
     const { state } = job;
     const bg = state.bindGroups!;
     // Gradient norm → clipping scale, and update norm → trust ratio: each a per-chunk partial
@@ -460,17 +487,14 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
   /** A checkpoint in the format of `Optimizer.stateDict()` (reads the GPU state back). */
   async stateDictAsync(): Promise<StateDict> {
     await this.sync();
-    const dict = this.shadow.stateDict();
-    const tensors = [];
-    for (const s of this.slots) {
-      tensors.push({
-        length: s.tensor.length,
-        step: s.step,
+    const parts: TensorParts[] = [];
+    for (const s of this.book.slots) {
+      parts.push({
         states: s.state ? await this.readStates(s.state) : [],
-        clipHistory: s.state?.clip ? await this.readClip(s.state.clip) : null,
+        clipHistory: s.clip ? await this.readClip(s.clip) : null,
       });
     }
-    return { ...dict, tensors };
+    return this.book.stateDict(parts);
   }
 
   private async readClip(clip: GPUBuffer): Promise<{ norms: Float64Array; count: number }> {
@@ -499,46 +523,46 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     }));
   }
 
-  /** Restores a checkpoint of the same optimizer class (from the CPU or GPU path) and uploads it. */
+  /**
+   * Restores a checkpoint of the same optimizer class (from the CPU or GPU path) and uploads it.
+   * Everything is validated first; on any error nothing changes.
+   */
   loadStateDict(dict: StateDict): void {
     const who = `${this.className}.loadStateDict`;
-    if (dict === null || typeof dict !== 'object' || !Array.isArray(dict.tensors)) throw new Error(`${who}: expected a state dict object`);
-    if (dict.tensors.length !== this.slots.length) throw new Error(`${who}: state dict has ${dict.tensors.length} tensors, this optimizer has ${this.slots.length} parameters`);
-    const restored = dict.tensors.map((t, i) => parseTensorState(t, this.rule, this.slots[i].tensor.length, `tensor ${i}`));
-    for (const r of restored) {
-      for (const s of r.states ?? []) {
-        if (s.format === 'blockwise8') {
-          const map = (s as unknown as { map: Float32Array }).map;
-          const ref = stateMap(s.sign);
-          if (map.some((v, i) => v !== ref[i])) throw new Error(`${who}: the webgpu backend only runs the dynamic maps; the state dict has another map`);
-        }
-      }
-    }
-    // Groups, options and overrides: validated and applied by the class over stand-ins.
-    this.shadow.loadStateDict({ ...dict, tensors: this.slots.map(() => ({ length: 1, step: 0, states: [], clipHistory: null })) });
-    this.overrides.clear();
-    for (const o of dict.overrides ?? []) this.overrides.set(this.slots[o.param].tensor, { ...(o.options as Hyper) });
-    restored.forEach((r, i) => {
-      const slot = this.slots[i];
-      slot.step = r.step;
-      this.destroyState(slot);
-      if (!r.states || slot.tensor.length === 0) return;
-      const first = r.states[0];
-      const bs = first.format === 'blockwise8' ? (first as unknown as { blockSize: number }).blockSize : null;
-      const h = { ...this.optionsFor(slot), optimBits: first.format === 'blockwise8' ? 8 : 32, min8bitSize: 0 };
-      const state = (slot.state = this.createState(slot, h, bs));
-      this.upload(state, r.states);
-      if (r.clip) {
-        const words = new Float32Array(CLIP.partials);
-        words[CLIP.scale] = 1;
-        new Uint32Array(words.buffer)[CLIP.count] = r.clip.count;
-        words.set(r.clip.norms, CLIP.history);
-        writeBytes(this.device, this.enableClip(state), 0, words);
-      }
-    });
+    const parsed = this.book.parse(dict, who);
+    for (const t of parsed.tensors) this.checkMaps(t, who);
+    this.book.commit(parsed, (slot, t) => this.install(slot, t));
   }
 
-  private upload(state: GpuState, stores: NonNullable<ReturnType<typeof parseTensorState>['states']>): void {
+  /** The WGSL kernels decode the dynamic maps only (their tables are compiled in). */
+  private checkMaps(t: RestoredTensor, who: string): void {
+    for (const s of t.states ?? []) {
+      if (s.format !== 'blockwise8') continue;
+      const map = (s as unknown as { map: Float32Array }).map;
+      const ref = stateMap(s.sign);
+      if (map.some((v, i) => v !== ref[i])) throw new Error(`${who}: the webgpu backend only runs the dynamic maps; the state dict has another map`);
+    }
+  }
+
+  /** Replaces a tensor's GPU state with a restored one (none: created at its next step). */
+  private install(slot: Slot, t: RestoredTensor): void {
+    this.destroyState(slot);
+    if (!t.states || slot.length === 0) return;
+    const first = t.states[0];
+    const bs = first.format === 'blockwise8' ? (first as unknown as { blockSize: number }).blockSize : null;
+    const h = { ...this.book.optionsFor(slot), optimBits: first.format === 'blockwise8' ? 8 : 32, min8bitSize: 0 };
+    const state = (slot.state = this.createState(slot, h, bs));
+    this.upload(state, t.states);
+    if (t.clip) {
+      const words = new Float32Array(CLIP.partials);
+      words[CLIP.scale] = 1;
+      new Uint32Array(words.buffer)[CLIP.count] = t.clip.count;
+      words.set(t.clip.norms, CLIP.history);
+      writeBytes(this.device, this.enableClip(slot), 0, words);
+    }
+  }
+
+  private upload(state: GpuState, stores: StateStore[]): void {
     const l = state.layout;
     if (l.shape.bits === 32) {
       const data = pack32(l, stores.map((s) => (s as unknown as { values: Float32Array }).values));
@@ -552,17 +576,18 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
   }
 
   private destroyState(slot: Slot): void {
+    slot.clip?.destroy();
+    slot.clip = null;
     if (!slot.state) return;
     slot.state.st.destroy();
     slot.state.absmax?.destroy();
     slot.state.norm?.destroy();
-    slot.state.clip?.destroy();
     slot.state = null;
   }
 
   /** Frees the GPU state (the parameters belong to the caller). */
   destroy(): void {
-    for (const s of this.slots) this.destroyState(s);
+    for (const s of this.book.slots) this.destroyState(s);
     this.uniforms?.destroy();
     this.tables?.destroy();
   }

@@ -1,9 +1,10 @@
 /**
- * One variable's optimizer on the CPU, for the tfjs backends whose data can be read
- * synchronously: `cpu`, `wasm` and `webgl` (and `webgpu` in a browser, slowly). A bitopt core
- * optimizer over the variable's float32 values steps it with a synchronous CPU kernel.
+ * The variables' optimizer on the CPU, for the tfjs backends whose data can be read
+ * synchronously: `cpu`, `wasm` and `webgl` (and `webgpu` in a browser, slowly). One bitopt core
+ * optimizer holds every variable of the tfjs optimizer (a variable joins at its first step) and
+ * steps them with a synchronous CPU kernel, one `stepSync` per `applyGradients`.
  *
- * Copies per step (n = the variable's elements). tfjs tensors are immutable and a caller may
+ * Copies per step and variable (n = its elements). tfjs tensors are immutable and a caller may
  * hold an array from `dataSync()` (on the cpu backend, the backend's own storage), so a step
  * never writes into a variable's current storage: it steps a copy and assigns it.
  * - cpu: `grad.dataSync()` and `variable.dataSync()` return the backend's arrays (no copy);
@@ -21,10 +22,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createReferenceKernel } from '../kernels/cpu/reference.js';
 import { createWasmKernel } from '../kernels/cpu/wasm-kernel.js';
 import { wasmKernelsSupported } from '../kernels/cpu/wasm-runtime.js';
-import type { CpuKernel } from '../kernels/types.js';
-import type { BaseOptions, Optimizer } from '../optim/optimizer.js';
+import type { CpuKernel } from '../optim/kernel.js';
+import type { BaseOptions, Optimizer, Params } from '../optim/optimizer.js';
 import type { StateDict } from '../optim/statedict.js';
-import type { CoreClass, VariableStepper } from './stepper.js';
+import type { CoreClass, JoinInit, StepItem, TfjsEngine } from './engine.js';
 
 let sharedKernel: CpuKernel | undefined;
 
@@ -34,47 +35,58 @@ export function syncCpuKernel(): CpuKernel {
   return sharedKernel;
 }
 
-export class CpuStepper<O extends BaseOptions> implements VariableStepper {
+export class CpuEngine<O extends BaseOptions> implements TfjsEngine {
   readonly kind = 'cpu';
   private readonly core: Optimizer<O>;
-  /** The array the core stepped last (the constructor's is only a key until the first step). */
-  private storage: Float32Array;
 
-  constructor(cls: CoreClass<O>, options: O, override: Partial<O> | undefined, variable: tf.Variable) {
-    this.storage = variable.dataSync() as Float32Array;
-    this.core = new cls([this.storage], options);
+  constructor(cls: CoreClass<O>, options: O) {
+    // One group, no parameters yet: variables join as they first appear.
+    this.core = new cls([{ params: [] }] as unknown as Params<O>, options);
     this.core.setKernel(syncCpuKernel());
-    if (override) this.core.overrideConfig(this.storage, override);
   }
 
-  step(variable: tf.Variable, grad: tf.Tensor): void {
-    const g = grad.dataSync() as Float32Array;
-    const values = variable.dataSync() as Float32Array;
+  join(variable: tf.Variable, init: JoinInit): number {
+    // The parameter is only a key until the variable's first step replaces it with the array it
+    // steps: a new view of the current values (no copy; never written).
+    const key = (variable.dataSync() as Float32Array).subarray(0);
+    return this.core.addParam(key, init as { override?: Partial<O>; state?: JoinInit['state'] });
+  }
+
+  step(items: StepItem[]): void {
+    const grads: (Float32Array | null)[] = new Array(this.core.params.length).fill(null);
     // cpu and webgl hand out arrays the backend (and callers) keep: step a copy. wasm's is fresh.
-    this.storage = tf.engine().backendName === 'wasm' ? values : values.slice();
-    this.core.replaceParam(0, this.storage);
-    this.core.stepSync([g]);
-    tf.tidy(() => variable.assign(tf.tensor(this.storage, variable.shape, 'float32')));
+    const fresh = tf.engine().backendName === 'wasm';
+    const stepped = items.map(({ index, variable, grad }) => {
+      const values = variable.dataSync() as Float32Array;
+      const storage = fresh ? values : values.slice();
+      this.core.replaceParam(index, storage);
+      grads[index] = grad.dataSync() as Float32Array;
+      return { variable, storage };
+    });
+    this.core.stepSync(grads);
+    tf.tidy(() => {
+      for (const { variable, storage } of stepped) variable.assign(tf.tensor(storage, variable.shape, 'float32'));
+    });
   }
 
   stateDict(): Promise<StateDict> {
     return Promise.resolve(this.core.stateDict());
   }
 
-  loadStateDict(dict: StateDict): void {
-    this.core.loadStateDict(dict);
-  }
-
   stateBytes(): number {
     return this.core.stateBytes();
   }
 
-  stepCount(): number {
-    return this.core.stepCount(0);
+  stepCount(index: number): number {
+    return this.core.stepCount(index);
   }
 
   setOptions(options: Partial<O>): void {
     this.core.setOptions(options);
+  }
+
+  unusableHere(): string | null {
+    return null;
   }
 
   dispose(): void {}

@@ -1,0 +1,62 @@
+/**
+ * The kernel contract: what an optimizer hands a CPU kernel (one fused pass over one tensor) and
+ * what it gets back. Kernels (src/kernels/cpu) implement it; the optimizer framework depends on
+ * nothing but this file.
+ *
+ * Which kernel a new optimizer uses is injected: an entry point (`bitopt`, `bitopt/browser`,
+ * `bitopt/tfjs`, through src/default-kernel.ts) registers a factory with
+ * `setDefaultCpuKernelFactory`, e.g. the WebAssembly SIMD kernel where it runs. Without one, an
+ * optimizer runs the reference kernel (src/kernels/cpu/reference.ts): the readable
+ * specification, plain TypeScript with no dependencies but these types, so importing it here
+ * adds no cycle and no platform code.
+ */
+import { createReferenceKernel } from '../kernels/cpu/reference.js';
+import type { Coefficients, UpdateRule } from './rule.js';
+import type { StateStore } from './state.js';
+
+/** One fused optimizer pass over one tensor. */
+export interface UpdateJob {
+  rule: UpdateRule;
+  param: Float32Array;
+  grad: Float32Array;
+  states: StateStore[];
+  coefficients: Coefficients;
+  /** Gradient multiplier from percentile clipping (1 when off). */
+  gradScale: number;
+  /** Elements per pass: the 8-bit block size (also used to chunk float32 states). */
+  blockSize: number;
+}
+
+/** Sums a trust-ratio rule needs before its update pass. */
+export interface DirectionNorms {
+  /** sum of squared update directions over the tensor */
+  updateSq: number;
+  /** sum of squared parameters */
+  paramSq: number;
+}
+
+/** A CPU backend: the reference TypeScript loop, or WebAssembly kernels. */
+export interface CpuKernel {
+  readonly name: string;
+  update(job: UpdateJob): void | Promise<void>;
+  directionNorms(job: UpdateJob): DirectionNorms | Promise<DirectionNorms>;
+}
+
+let factory: (() => CpuKernel) | null = null;
+
+/**
+ * Sets the factory of the kernel that optimizers use from their first step on unless
+ * `setKernel` says otherwise (null: back to the reference kernel); returns the previous one.
+ * Entry points call it (src/default-kernel.ts).
+ */
+export function setDefaultCpuKernelFactory(create: (() => CpuKernel) | null): (() => CpuKernel) | null {
+  if (create !== null && typeof create !== 'function') throw new Error('setDefaultCpuKernelFactory: expected a function returning a CpuKernel, or null');
+  const previous = factory;
+  factory = create;
+  return previous;
+}
+
+/** A kernel from the registered factory, else the reference kernel. */
+export function createCpuKernel(): CpuKernel {
+  return factory ? factory() : createReferenceKernel();
+}
