@@ -13,6 +13,7 @@
  *   opt.loadStateDict(dict);
  */
 /// <reference types="@webgpu/types" />
+import type { StateFormat } from '../../codecs/index.js';
 import { ParamBook, type ParamSlot, type RestoredTensor, type TensorParts } from '../../optim/book.js';
 import { describeOptimizerClass, type BaseOptions, type OptimizerClass } from '../../optim/optimizer.js';
 import type { Coefficients, Hyper, UpdateRule } from '../../optim/rule.js';
@@ -300,6 +301,7 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
 
   private shapeFor(slot: Slot, h: Hyper, blockSize?: number): KernelShape {
     const storage = this.book.storageFor(slot, h);
+    gpuFormat(storage.format, this.className);
     const eight = storage.format === 'blockwise8';
     const bs = blockSize ?? storage.blockSize;
     // A subgroup must not span two blocks: blocks of bs/4 threads hold whole subgroups (32 on NVIDIA).
@@ -549,6 +551,7 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     this.destroyState(slot);
     if (!t.states || slot.length === 0) return;
     const first = t.states[0];
+    gpuFormat(first.format, this.className);
     const bs = first.format === 'blockwise8' ? (first as unknown as { blockSize: number }).blockSize : null;
     const h = { ...this.book.optionsFor(slot), optimBits: first.format === 'blockwise8' ? 8 : 32, min8bitSize: 0 };
     const state = (slot.state = this.createState(slot, h, bs));
@@ -605,4 +608,15 @@ export function createWebgpuOptimizer<O extends BaseOptions>(
   engine?: WebgpuEngineOptions,
 ): WebgpuOptimizer<O> {
   return new WebgpuOptimizer(device, cls, params, options, engine);
+}
+
+/**
+ * The state formats (codecs, src/codecs) this engine has WGSL for: float32 and the 8-bit branch
+ * of ./template.ts. Any other format is refused with an error naming it (a GPU step cannot fall
+ * back to the CPU).
+ */
+const GPU_FORMATS: ReadonlySet<StateFormat> = new Set<StateFormat>(['float32', 'blockwise8']);
+
+function gpuFormat(format: StateFormat, who: string): void {
+  if (!GPU_FORMATS.has(format)) throw new Error(`${who}: the WebGPU engine has no kernel for state format '${format}' (it runs ${[...GPU_FORMATS].join(', ')})`);
 }
