@@ -36,6 +36,7 @@ const RULE_CLASSES: [string, AnyClass, AnyClass, Record<string, unknown>][] = [
   ['ademamix', bitopt.AdEMAMix8bit, bitopt.AdEMAMix, { lr: 1e-3 }],
   ['lamb', bitopt.LAMB8bit, bitopt.LAMB, { lr: 1e-2, maxUnorm: 0.5 }],
   ['lars', bitopt.LARS8bit, bitopt.LARS, { lr: 1e-2 }],
+  ['radam', bitopt.RAdam8bit, bitopt.RAdam, { lr: 1e-2, betas: [0.9, 0.9] }],
 ];
 
 /** Gradient elements: ordinary, plus the edges (zero, denormal, tiny, huge, overflowing when squared, NaN, ±Inf). */

@@ -17,6 +17,7 @@ const CASES: { rule: string; eight: string; twin: string; h: RefHyper }[] = [
   { rule: 'ademamix', eight: 'AdEMAMix8bit', twin: 'AdEMAMix', h: { lr: 1e-3, betas: [0.9, 0.999, 0.9999], alpha: 5, eps: 1e-8, weightDecay: 1e-2 } },
   { rule: 'lamb', eight: 'LAMB8bit', twin: 'LAMB', h: { lr: 1e-2, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, maxUnorm: 0.5 } },
   { rule: 'lars', eight: 'LARS8bit', twin: 'LARS', h: { lr: 1e-2, momentum: 0.9, weightDecay: 1e-3, maxUnorm: 0.02 } },
+  { rule: 'radam', eight: 'RAdam8bit', twin: 'RAdam', h: { lr: 1e-2, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-3 } },
 ];
 
 const ctor = (name: string) => (bitopt as unknown as Record<string, Ctor>)[name];

@@ -172,8 +172,10 @@ describe('training real tfjs models (cpu backend)', () => {
 
 describe('every class steps a tfjs variable exactly as the core optimizer steps a Float32Array', () => {
   const names = Object.keys(bitopt.TFJS_OPTIMIZERS) as (keyof typeof bitopt.TFJS_OPTIMIZERS)[];
-  test('18 classes, 5000 + 300 elements, 4 steps, applyGradients with a map and with an array', () => {
-    assert.equal(names.length, 18);
+  test('every core class, 5000 + 300 elements, 4 steps, applyGradients with a map and with an array', () => {
+    // Every optimizer class of the core has its tf.Optimizer twin.
+    const coreClasses = Object.entries(core).filter(([, v]) => typeof v === 'function' && v.prototype instanceof core.Optimizer).map(([k]) => k);
+    assert.deepEqual([...names].sort(), coreClasses.sort());
     for (const [c, name] of names.entries()) {
       const rand = (n: number, seed: number) => tf.randomNormal([n], 0, 1, 'float32', seed).dataSync() as Float32Array;
       const init = [rand(5000, 100 + c), rand(300, 200 + c)];

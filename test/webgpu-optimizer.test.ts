@@ -189,6 +189,11 @@ describe('webgpu fused kernels vs the CPU reference', { skip }, () => {
   });
   test('without subgroups (shared-memory atomics only)', () =>
     runCase({ name: 'Adam8bit', cls: bitopt.Adam8bit, length: 9000, engine: { subgroups: false }, steps: 2, nonFinite: true }));
+  test('RAdam 8- and 32-bit through both branches (b2 0.9: momentum steps 1-5, rectified from step 6)', async () => {
+    const options = { betas: [0.9, 0.9], weightDecay: 1e-3 };
+    await runCase({ name: 'RAdam8bit', cls: bitopt.RAdam8bit, options, length: 10002, steps: 8, nonFinite: true });
+    await runCase({ name: 'RAdam', cls: bitopt.RAdam, options, length: 5001, steps: 8, nonFinite: true });
+  });
 });
 
 /**

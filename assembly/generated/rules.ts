@@ -836,6 +836,139 @@ function larsFloat32(desc: usize, mode: i32, n: i32, p: usize, g: usize, s0: usi
   normP = f64x2.extract_lane(nq, 0) + f64x2.extract_lane(nq, 1);
 }
 
+function radamExact(desc: usize, mode: i32, n: i32, p: usize, g: usize, s0: usize, s1: usize, s2: usize): void {
+  const gs = dfv(desc, 0);
+  const k_trust: f64 = df(desc, 1);
+  const k_lr: f64 = df(desc, 2);
+  const k_wd: f64 = df(desc, 3);
+  const k_b1: f64 = df(desc, 4);
+  const k_omb1: f64 = df(desc, 5);
+  const k_b2: f64 = df(desc, 6);
+  const k_omb2: f64 = df(desc, 7);
+  const k_eps: f64 = df(desc, 8);
+  const k_c1: f64 = df(desc, 9);
+  const k_rectify: f64 = df(desc, 10);
+  const k_rectScale: f64 = df(desc, 11);
+  const k_h0: f64 = (k_lr * k_rectScale);
+  const v_lr = f64x2.splat(k_lr);
+  const v_wd = f64x2.splat(k_wd);
+  const v_b1 = f64x2.splat(k_b1);
+  const v_omb1 = f64x2.splat(k_omb1);
+  const v_b2 = f64x2.splat(k_b2);
+  const v_omb2 = f64x2.splat(k_omb2);
+  const v_eps = f64x2.splat(k_eps);
+  const v_c1 = f64x2.splat(k_c1);
+  const v_rectify = f64x2.splat(k_rectify);
+  const v_rectScale = f64x2.splat(k_rectScale);
+  const v_trust = f64x2.splat(k_trust);
+  const v_h0 = f64x2.splat(k_h0);
+
+  let m0 = f32x4.splat(0);
+  let m1 = f32x4.splat(0);
+  let nu = f64x2.splat(0);
+  let nq = f64x2.splat(0);
+  const end = <usize>n << 2;
+  for (let o: usize = 0; o < end; o += 8) {
+    const pv = ld2(p + o);
+    const gv = f64x2.mul(ld2(g + o), gs);
+    const fin = finiteMask(gv);
+    const o0 = ld2(s0 + o);
+    const o1 = ld2(s1 + o);
+    const l_gd = f64x2.add(gv, f64x2.mul(v_wd, pv));
+    const n0 = r32(f64x2.add(f64x2.mul(v_b1, o0), f64x2.mul(v_omb1, l_gd)));
+    const n1 = r32(f64x2.add(f64x2.mul(v_b2, o1), f64x2.mul(f64x2.mul(v_omb2, l_gd), l_gd)));
+    m0 = f32x4.pmax(m0, f32x4.abs(st2(s0 + o, v128.and(n0, fin))));
+    m1 = f32x4.pmax(m1, f32x4.abs(st2(s1 + o, v128.and(n1, fin))));
+    st2(p + o, v128.bitselect((k_rectify != 0 ? f64x2.sub(pv, f64x2.div(f64x2.mul(v_h0, n0), f64x2.add(f64x2.sqrt(n1), v_eps))) : f64x2.sub(pv, f64x2.div(f64x2.mul(v_lr, n0), v_c1))), pv, fin));
+  }
+  am0 = max4(m0);
+  am1 = max4(m1);
+  am2 = 0;
+  normU = f64x2.extract_lane(nu, 0) + f64x2.extract_lane(nu, 1);
+  normP = f64x2.extract_lane(nq, 0) + f64x2.extract_lane(nq, 1);
+}
+
+function radamFloat32(desc: usize, mode: i32, n: i32, p: usize, g: usize, s0: usize, s1: usize, s2: usize): void {
+  const gs = dfv(desc, 0);
+  const k_trust: f64 = df(desc, 1);
+  const k_lr: f64 = df(desc, 2);
+  const k_wd: f64 = df(desc, 3);
+  const k_b1: f64 = df(desc, 4);
+  const k_omb1: f64 = df(desc, 5);
+  const k_b2: f64 = df(desc, 6);
+  const k_omb2: f64 = df(desc, 7);
+  const k_eps: f64 = df(desc, 8);
+  const k_c1: f64 = df(desc, 9);
+  const k_rectify: f64 = df(desc, 10);
+  const k_rectScale: f64 = df(desc, 11);
+  const k_h0: f64 = (k_lr * k_rectScale);
+  const k_h1: f64 = (1.0 / k_c1);
+  const v_lr = f64x2.splat(k_lr);
+  const w_lr = f32x4.splat(<f32>k_lr);
+  const v_wd = f64x2.splat(k_wd);
+  const w_wd = f32x4.splat(<f32>k_wd);
+  const v_b1 = f64x2.splat(k_b1);
+  const w_b1 = f32x4.splat(<f32>k_b1);
+  const v_omb1 = f64x2.splat(k_omb1);
+  const w_omb1 = f32x4.splat(<f32>k_omb1);
+  const v_b2 = f64x2.splat(k_b2);
+  const w_b2 = f32x4.splat(<f32>k_b2);
+  const v_omb2 = f64x2.splat(k_omb2);
+  const w_omb2 = f32x4.splat(<f32>k_omb2);
+  const v_eps = f64x2.splat(k_eps);
+  const w_eps = f32x4.splat(<f32>k_eps);
+  const v_c1 = f64x2.splat(k_c1);
+  const w_c1 = f32x4.splat(<f32>k_c1);
+  const v_rectify = f64x2.splat(k_rectify);
+  const w_rectify = f32x4.splat(<f32>k_rectify);
+  const v_rectScale = f64x2.splat(k_rectScale);
+  const w_rectScale = f32x4.splat(<f32>k_rectScale);
+  const v_trust = f64x2.splat(k_trust);
+  const w_trust = f32x4.splat(<f32>k_trust);
+  const v_h0 = f64x2.splat(k_h0);
+  const w_h0 = f32x4.splat(<f32>k_h0);
+  const v_h1 = f64x2.splat(k_h1);
+  const w_h1 = f32x4.splat(<f32>k_h1);
+  const c0 = fc0;
+  const map0 = fmap0;
+  const a0 = f32x4.splat(fam0);
+  const c1 = fc1;
+  const map1 = fmap1;
+  const a1 = f32x4.splat(fam1);
+  let m0 = f32x4.splat(0);
+  let m1 = f32x4.splat(0);
+  let nu = f64x2.splat(0);
+  let nq = f64x2.splat(0);
+  const end = <usize>n << 2;
+  for (let o: usize = 0; o < end; o += 16) {
+    const pv = v128.load(p + o);
+    const g4 = v128.load(g + o);
+    const gl = f64x2.mul(lo64(g4), gs);
+    const gh = f64x2.mul(hi64(g4), gs);
+    const g32 = join32(gl, gh);
+    const fin = joinMask(finiteMask(gl), finiteMask(gh));
+    const o0 = ld4(s0, c0, o, map0, a0);
+    const o1 = ld4(s1, c1, o, map1, a1);
+    const l_gd_lo = f64x2.add(gl, f64x2.mul(v_wd, lo64(pv)));
+    const l_gd_hi = f64x2.add(gh, f64x2.mul(v_wd, hi64(pv)));
+    const l_gd_f = join32(l_gd_lo, l_gd_hi);
+    const n0 = join32(f64x2.add(f64x2.mul(v_b1, lo64(o0)), f64x2.mul(v_omb1, l_gd_lo)), f64x2.add(f64x2.mul(v_b1, hi64(o0)), f64x2.mul(v_omb1, l_gd_hi)));
+    const n1 = join32(f64x2.add(f64x2.mul(v_b2, lo64(o1)), f64x2.mul(f64x2.mul(v_omb2, l_gd_lo), l_gd_lo)), f64x2.add(f64x2.mul(v_b2, hi64(o1)), f64x2.mul(f64x2.mul(v_omb2, l_gd_hi), l_gd_hi)));
+    const k0 = v128.and(n0, fin);
+    v128.store(s0 + o, k0);
+    m0 = f32x4.pmax(m0, f32x4.abs(k0));
+    const k1 = v128.and(n1, fin);
+    v128.store(s1 + o, k1);
+    m1 = f32x4.pmax(m1, f32x4.abs(k1));
+    v128.store(p + o, v128.bitselect((k_rectify != 0 ? f32x4.sub(pv, f32x4.div(f32x4.mul(w_h0, n0), f32x4.add(f32x4.sqrt(n1), w_eps))) : f32x4.sub(pv, f32x4.mul(f32x4.mul(w_lr, n0), w_h1))), pv, fin));
+  }
+  am0 = max4(m0);
+  am1 = max4(m1);
+  am2 = 0;
+  normU = f64x2.extract_lane(nu, 0) + f64x2.extract_lane(nu, 1);
+  normP = f64x2.extract_lane(nq, 0) + f64x2.extract_lane(nq, 1);
+}
+
 /** One rule over n (a multiple of 4) elements, float64 on two lanes, bit-identical to the reference. */
 export function updateRun(desc: usize, rule: i32, mode: i32, n: i32, p: usize, g: usize, s0: usize, s1: usize, s2: usize): void {
   if (rule == 0) adamExact(desc, mode, n, p, g, s0, s1, s2);
@@ -846,6 +979,7 @@ export function updateRun(desc: usize, rule: i32, mode: i32, n: i32, p: usize, g
   else if (rule == 5) ademamixExact(desc, mode, n, p, g, s0, s1, s2);
   else if (rule == 6) lambExact(desc, mode, n, p, g, s0, s1, s2);
   else if (rule == 7) larsExact(desc, mode, n, p, g, s0, s1, s2);
+  else if (rule == 8) radamExact(desc, mode, n, p, g, s0, s1, s2);
 }
 
 /** One rule over n (a multiple of 4) elements, float32 parameter maths on four lanes. */
@@ -858,4 +992,5 @@ export function updateRun32(desc: usize, rule: i32, mode: i32, n: i32, p: usize,
   else if (rule == 5) ademamixFloat32(desc, mode, n, p, g, s0, s1, s2);
   else if (rule == 6) lambFloat32(desc, mode, n, p, g, s0, s1, s2);
   else if (rule == 7) larsFloat32(desc, mode, n, p, g, s0, s1, s2);
+  else if (rule == 8) radamFloat32(desc, mode, n, p, g, s0, s1, s2);
 }

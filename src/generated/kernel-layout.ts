@@ -10,6 +10,7 @@ export const WASM_RULES: Readonly<Record<string, { readonly id: number; readonly
   ademamix: { id: 5, coefficients: ["lr","b1","omb1","b2","omb2","b3","omb3","alpha","eps","c1","sqrtC2","decay"] },
   lamb: { id: 6, coefficients: ["lr","b1","omb1","b2","omb2","stepSize","epsHat","decay"] },
   lars: { id: 7, coefficients: ["lr","momentum","wd","first"] },
+  radam: { id: 8, coefficients: ["lr","wd","b1","omb1","b2","omb2","eps","c1","rectify","rectScale"] },
 };
 export const FIXED_COEFFICIENT_SLOTS = {"gradScale":0,"trust":1} as const;
 export const FIRST_RULE_SLOT = 2;

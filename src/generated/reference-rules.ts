@@ -80,4 +80,12 @@ export const REFERENCE_FUNCTIONS: Readonly<Record<string, ReferenceFunctions>> =
       return l_dir;
     },
   },
+  radam: {
+    element(p: number, g: number, s: Float32Array[], j: number, c: Coefficients): number {
+      const l_gd = (g + (c.wd * p));
+      s[0][j] = ((c.b1 * s[0][j]) + (c.omb1 * l_gd));
+      s[1][j] = ((c.b2 * s[1][j]) + ((c.omb2 * l_gd) * l_gd));
+      return (c.rectify !== 0 ? (p - (((c.lr * c.rectScale) * s[0][j]) / (Math.sqrt(s[1][j]) + c.eps))) : (p - ((c.lr * s[0][j]) / c.c1)));
+    },
+  },
 };

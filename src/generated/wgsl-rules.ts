@@ -55,4 +55,9 @@ export const WGSL_RULES: Readonly<Record<string, WgslRule>> = {
     direction: "  let l_gd = (g + (u.wd * p));\n  s0 = select(((u.momentum * s0) + l_gd), l_gd, u.first != 0.0);\n  let l_dir = s0;\n  dir = l_dir;",
     apply: "  np = (p - ((u.lr * trust) * l_dir));",
   },
+  radam: {
+    uniformNames: ["wd","b1","omb1","b2","omb2","eps","rectify","h0","h1"],
+    uniforms: (c) => ({ wd: c.wd, b1: c.b1, omb1: c.omb1, b2: c.b2, omb2: c.omb2, eps: c.eps, rectify: c.rectify, h0: (1 / c.c1), h1: (c.lr * c.rectScale) }),
+    element: "  let l_gd = (g + (u.wd * p));\n  s0 = ((u.b1 * s0) + (u.omb1 * l_gd));\n  s1 = ((u.b2 * s1) + ((u.omb2 * l_gd) * l_gd));\n  np = select((p - ((u.lr * s0) * u.h0)), (p - ((u.h1 * s0) / (sqrt(s1) + u.eps))), u.rectify != 0.0);",
+  },
 };

@@ -4,7 +4,7 @@
  * either can be switched with the `optimBits` option.
  */
 import { Optimizer, type BaseOptions, type Params } from './optimizer.js';
-import { adagrad, adam, ademamix, lamb, lars, lion, rmsprop, sgd } from './rules/index.js';
+import { adagrad, adam, ademamix, lamb, lars, lion, radam, rmsprop, sgd } from './rules/index.js';
 
 export interface AdamOptions extends BaseOptions {
   betas?: [number, number];
@@ -130,5 +130,16 @@ export class AdEMAMix8bit extends Optimizer<AdEMAMixOptions> {
 export class AdEMAMix extends Optimizer<AdEMAMixOptions> {
   constructor(params: Params<AdEMAMixOptions>, options?: AdEMAMixOptions) {
     super(ademamix, params, options, { className: 'AdEMAMix', defaults: bits32 });
+  }
+}
+/** RAdam (torch.optim.RAdam): Adam with its adaptive step rectified, plain momentum for the first steps; L2 weight decay. */
+export class RAdam8bit extends Optimizer<AdamOptions> {
+  constructor(params: Params<AdamOptions>, options?: AdamOptions) {
+    super(radam, params, options, { className: 'RAdam8bit', defaults: bits8 });
+  }
+}
+export class RAdam extends Optimizer<AdamOptions> {
+  constructor(params: Params<AdamOptions>, options?: AdamOptions) {
+    super(radam, params, options, { className: 'RAdam', defaults: bits32 });
   }
 }

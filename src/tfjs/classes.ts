@@ -212,6 +212,29 @@ export function ademamix(learningRate?: number, options: Omit<AdEMAMixOptions, '
   return new AdEMAMix(learningRate === undefined ? options : { ...options, lr: learningRate });
 }
 /** Every class, by its core name. */
-export const TFJS_OPTIMIZERS = { Adam8bit, Adam, AdamW8bit, AdamW, SGD8bit, SGD, RMSprop8bit, RMSprop, Adagrad8bit, Adagrad, Lion8bit, Lion, LAMB8bit, LAMB, LARS8bit, LARS, AdEMAMix8bit, AdEMAMix } as const;
+/** 8-bit RAdam (torch.optim.RAdam), as a tf.Optimizer. */
+export class RAdam8bit extends BitoptOptimizer<AdamOptions> {
+  static className = 'bitopt.RAdam8bit';
+  constructor(options?: AdamOptions) {
+    super(core.RAdam8bit, options);
+  }
+}
+/** `radam8bit(1e-3)`: 8-bit RAdam. */
+export function radam8bit(learningRate?: number, options: Omit<AdamOptions, 'lr'> = {}): RAdam8bit {
+  return new RAdam8bit(learningRate === undefined ? options : { ...options, lr: learningRate });
+}
+/** RAdam with float32 state, as a tf.Optimizer. */
+export class RAdam extends BitoptOptimizer<AdamOptions> {
+  static className = 'bitopt.RAdam';
+  constructor(options?: AdamOptions) {
+    super(core.RAdam, options);
+  }
+}
+/** `radam(1e-3)`: RAdam with float32 state. */
+export function radam(learningRate?: number, options: Omit<AdamOptions, 'lr'> = {}): RAdam {
+  return new RAdam(learningRate === undefined ? options : { ...options, lr: learningRate });
+}
+
+export const TFJS_OPTIMIZERS = { Adam8bit, Adam, AdamW8bit, AdamW, SGD8bit, SGD, RMSprop8bit, RMSprop, Adagrad8bit, Adagrad, Lion8bit, Lion, LAMB8bit, LAMB, LARS8bit, LARS, AdEMAMix8bit, AdEMAMix, RAdam8bit, RAdam } as const;
 
 for (const cls of Object.values(TFJS_OPTIMIZERS)) tf.serialization.registerClass(cls);

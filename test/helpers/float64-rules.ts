@@ -113,6 +113,29 @@ export function refStep(rule: string, h: RefHyper, t: number, p: Float64Array, g
       }
       return;
     }
+    case 'radam': {
+      // torch.optim.RAdam (weight_decay as L2, decoupled_weight_decay=False), written from its docs.
+      const [b1, b2] = h.betas!;
+      const bc1 = 1 - b1 ** t;
+      const bc2 = 1 - b2 ** t;
+      const rhoInf = 2 / (1 - b2) - 1;
+      const rhoT = rhoInf - (2 * t * b2 ** t) / bc2;
+      for (let i = 0; i < n; i++) {
+        if (!live(i)) continue;
+        const gi = g[i] + wd * p[i];
+        s[0][i] = r(b1 * s[0][i] + (1 - b1) * gi);
+        s[1][i] = r(b2 * s[1][i] + (1 - b2) * gi * gi);
+        const mHat = s[0][i] / bc1;
+        if (rhoT > 5) {
+          const rect = Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT));
+          const adaptive = Math.sqrt(bc2) / (Math.sqrt(s[1][i]) + h.eps!);
+          p[i] = r(p[i] - mHat * lr * adaptive * rect);
+        } else {
+          p[i] = r(p[i] - mHat * lr);
+        }
+      }
+      return;
+    }
     default:
       throw new Error(`no reference for ${rule}`);
   }
@@ -142,6 +165,7 @@ export const REF_STATES: Record<string, ('signed' | 'unsigned')[]> = {
   adagrad: ['unsigned'],
   lion: ['signed'],
   ademamix: ['signed', 'unsigned', 'signed'],
+  radam: ['signed', 'unsigned'],
 };
 
 /** Each rule's 8-bit class with a learning rate that moves parameters visibly in a few steps. */
@@ -154,6 +178,7 @@ export const EIGHT_BIT_CLASSES: Record<string, [string, { lr: number }]> = {
   ademamix: ['AdEMAMix8bit', { lr: 1e-3 }],
   lamb: ['LAMB8bit', { lr: 1e-2 }],
   lars: ['LARS8bit', { lr: 1e-2 }],
+  radam: ['RAdam8bit', { lr: 1e-2 }],
 };
 
 /** Deterministic PRNG (mulberry32) and normal samples, so failures reproduce. */

@@ -18,4 +18,4 @@ function build(spec: RuleSpec): UpdateRule {
 /** Every update rule by name: the one table that optimizer classes and kernels look up. */
 export const RULES: Readonly<Record<string, UpdateRule>> = Object.freeze(Object.fromEntries(RULE_SPECS.map((s) => [s.name, build(s)])));
 
-export const { adam, sgd, rmsprop, adagrad, lion, ademamix, lamb, lars } = RULES;
+export const { adam, sgd, rmsprop, adagrad, lion, ademamix, lamb, lars, radam } = RULES;

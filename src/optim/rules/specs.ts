@@ -10,7 +10,8 @@ import { ademamix } from './ademamix.js';
 import { lamb } from './lamb.js';
 import { lars } from './lars.js';
 import { lion } from './lion.js';
+import { radam } from './radam.js';
 import { rmsprop } from './rmsprop.js';
 import { sgd } from './sgd.js';
 
-export const RULE_SPECS: readonly RuleSpec[] = [adam, sgd, rmsprop, adagrad, lion, ademamix, lamb, lars];
+export const RULE_SPECS: readonly RuleSpec[] = [adam, sgd, rmsprop, adagrad, lion, ademamix, lamb, lars, radam];
