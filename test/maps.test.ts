@@ -30,7 +30,7 @@ describe('createDynamicMap', () => {
     for (const v of pos) assert.ok(signed.includes(-v), `-${v} present`);
   });
 
-  it('puts 2^i values per sign in decade i (DESIGN §1.1: k-1 = 2^i midpoints)', () => {
+  it('puts 2^i values per sign in decade i (docs/architecture.md §1.1: k-1 = 2^i midpoints)', () => {
     for (let i = 0; i < 7; i++) {
       assert.equal(inDecade(signed, -6 + i, 1), 2 ** i, `signed decade ${i}`);
       assert.equal(inDecade(signed, -6 + i, -1), 2 ** i);

@@ -262,7 +262,7 @@ describe('reliability: reference, wasm exact and wasm float32 agree on fuzzed ed
 });
 
 const gpu = await requestNodeDevice().catch(() => null);
-const gpuSkip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see DESIGN §4)';
+const gpuSkip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see docs/architecture.md §5)';
 describe('reliability: WebGPU (SwiftShader) agrees with the reference on fuzzed edge inputs', { skip: gpuSkip }, () => {
   const device = gpu?.device as GPUDevice;
   const gpuBackend = (cls: AnyClass, o: Record<string, unknown>, n: number): Backend => {

@@ -25,7 +25,7 @@ if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
 const probe = await requestNodeDevice().catch(() => null);
-const skip = probe ? false : 'no WebGPU adapter (install chromium for SwiftShader, see DESIGN §4)';
+const skip = probe ? false : 'no WebGPU adapter (install chromium for SwiftShader, see docs/architecture.md §5)';
 probe?.device.destroy();
 
 const N = 9001;

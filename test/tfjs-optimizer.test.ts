@@ -99,7 +99,7 @@ describe('training real tfjs models (cpu backend)', () => {
   test('fixed gradients, 300 steps: bitopt Adam = tf.train.adam up to float32 rounding', () => {
     // No feedback from the model: the same gradient sequence into both. tfjs computes
     // lr·m̂/(sqrt(v̂)+eps) with m̂ = m/(1-b1^t), v̂ = v/(1-b2^t); bitopt the algebraically equal
-    // lr·sqrt(1-b2^t)/(1-b1^t)·m/(sqrt(v)+eps·sqrt(1-b2^t)) (DESIGN §1.3). Each update (size <=
+    // lr·sqrt(1-b2^t)/(1-b1^t)·m/(sqrt(v)+eps·sqrt(1-b2^t)) (docs/architecture.md §1.3). Each update (size <=
     // ~lr) differs by a few float32 ulp of relative error (tfjs rounds every op and accumulates
     // b^t as a float32 product, ~t ulp), so after 300 steps |Δp| <~ 300 · 1e-3 · 1e-5 = 3e-6.
     const n = 6000;

@@ -1,6 +1,6 @@
 /**
  * bitopt/tfjs on tfjs's webgpu backend (in Node through the `webgpu` package; SwiftShader where
- * there is no GPU, DESIGN §4): bitopt's WGSL kernels step the backend's own buffers, and the
+ * there is no GPU, docs/architecture.md §5): bitopt's WGSL kernels step the backend's own buffers, and the
  * results equal the cpu backend's up to float32 rounding. Skips only when no adapter exists.
  */
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
-/** Keeps the Dawn instance alive as long as the process (DESIGN §4). */
+/** Keeps the Dawn instance alive as long as the process (docs/architecture.md §5). */
 let gpuInstance: GPU | undefined;
 
 async function webgpuAvailable(): Promise<string | false> {
@@ -24,7 +24,7 @@ async function webgpuAvailable(): Promise<string | false> {
     Object.assign(globalThis, globals);
     gpuInstance = create([]);
     Object.defineProperty(globalThis, 'navigator', { value: { gpu: gpuInstance }, configurable: true, writable: true });
-    if (!(await gpuInstance.requestAdapter())) return 'no WebGPU adapter (install chromium for SwiftShader, see DESIGN §4)';
+    if (!(await gpuInstance.requestAdapter())) return 'no WebGPU adapter (install chromium for SwiftShader, see docs/architecture.md §5)';
     await import('@tensorflow/tfjs-backend-webgpu');
     if (!(await tf.setBackend('webgpu'))) return 'the tfjs webgpu backend did not initialise';
     await tf.setBackend('cpu');

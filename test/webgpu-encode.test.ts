@@ -21,7 +21,7 @@ if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
 const gpu = await requestNodeDevice().catch(() => null);
-const skip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see DESIGN §4)';
+const skip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see docs/architecture.md §5)';
 
 /** Codes of x (already divided by absmax); unsigned codes also see v, the value before the division. */
 async function encodeOnGpu(device: GPUDevice, x: Float32Array, signed: boolean, v: Float32Array = x): Promise<Uint32Array> {

@@ -1,6 +1,6 @@
 /**
  * The WebGPU fused kernels against the CPU reference kernel, on SwiftShader where there is no
- * GPU (DESIGN §4). Each step starts both paths from the SAME params and states (the CPU's
+ * GPU (docs/architecture.md §5). Each step starts both paths from the SAME params and states (the CPU's
  * state dict uploaded to the GPU), so every comparison checks one fused step: parameters
  * within float32 rounding of the update, 8-bit codes equal except near-ties (then adjacent),
  * absmax and float32 states within float32 rounding. Covers every rule 8/32-bit, partial blocks
@@ -23,7 +23,7 @@ if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
 const gpu = await requestNodeDevice().catch(() => null);
-const skip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see DESIGN §4)';
+const skip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see docs/architecture.md §5)';
 if (!gpu) console.log(`# webgpu tests skipped: ${skip}`);
 const device = gpu?.device as GPUDevice;
 

@@ -16,7 +16,7 @@ if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
 const gpu = await requestNodeDevice().catch(() => null);
-const skip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see DESIGN §4)';
+const skip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see docs/architecture.md §5)';
 
 function data(n: number, seed: number, signed: boolean, blockSize: number): Float32Array {
   const x = new Float32Array(n);

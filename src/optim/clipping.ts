@@ -1,5 +1,5 @@
 /**
- * Percentile clipping (DESIGN §1.4): each tensor keeps its last 100 gradient norms; when the
+ * Percentile clipping (docs/architecture.md §1.4): each tensor keeps its last 100 gradient norms; when the
  * current norm is above the chosen percentile of that history, the gradient is scaled down to it.
  * The history holds the current norm too, so the first step is never clipped (the reference
  * library starts from 100 zeros instead, which freezes training for its first steps).

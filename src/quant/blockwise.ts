@@ -1,5 +1,5 @@
 /**
- * Block-wise quantization (DESIGN.md §1.2): each block of `blockSize` elements stores one
+ * Block-wise quantization (docs/architecture.md §1.2): each block of `blockSize` elements stores one
  * float32 absmax and one 8-bit code per element, the index of the map value nearest x/absmax.
  * This is the readable reference; the optimizer kernels call the per-block helpers below.
  */
@@ -53,7 +53,7 @@ export function nearestCode(map: Float32Array, v: number): number {
 /**
  * How an optimizer state's code departs from the plain nearest code (the public
  * `quantizeBlockwise` uses 'none'):
- * - 'sign' (signed states, DESIGN §1.3): a code whose map value has the opposite sign of the
+ * - 'sign' (signed states, docs/architecture.md §1.3): a code whose map value has the opposite sign of the
  *   value moves one step toward the value's sign (keeps the direction of momentum states).
  * - 'positive' (unsigned states): a value x > 0 whose nearest map value is 0 (or whose quotient
  *   x / absmax underflows to 0) takes the next code, the smallest positive map value, so a

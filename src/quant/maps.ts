@@ -1,6 +1,6 @@
 /**
  * Quantization maps: 256 float32 values, sorted ascending, that an 8-bit code indexes.
- * DESIGN.md §1.1 is normative; every intermediate is rounded to float32 as the reference does.
+ * docs/architecture.md §1.1 is normative; every intermediate is rounded to float32 as the reference does.
  */
 
 const f32 = Math.fround;

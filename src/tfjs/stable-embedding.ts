@@ -1,5 +1,5 @@
 /**
- * StableEmbedding (DESIGN §1.4), as a tfjs-layers layer: an embedding with Xavier-uniform
+ * StableEmbedding (docs/architecture.md §1.4), as a tfjs-layers layer: an embedding with Xavier-uniform
  * initialisation and layer normalisation of its output, whose matrix keeps 32-bit optimizer
  * state under every bitopt optimizer (registered with `registerOptimOverride`), to calm the
  * non-uniform gradients of token embeddings. Registered for serialization as

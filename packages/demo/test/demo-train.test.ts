@@ -22,7 +22,7 @@ import { scheduledLearningRate, trainRun, type RunResult } from '../src/demo/tra
 const factory = createOptimizerFactory();
 const spec = (kind: OptimizerSpec['kind'], bits: 8 | 32, lr: number): OptimizerSpec => ({ id: `${kind}-${bits}`, family: 'adam', kind, bits, lr });
 
-/** Bytes of 8-bit Adam state as DESIGN §1.2 defines it: per state, one code per element plus one float32 absmax per 256-block; float32 for small tensors. */
+/** Bytes of 8-bit Adam state as docs/architecture.md §1.2 defines it: per state, one code per element plus one float32 absmax per 256-block; float32 for small tensors. */
 function expected8bitStateBytes(sizes: number[], fullPrecision: Set<number> = new Set()): number {
   return sizes.reduce((a, n, i) => a + (n >= 4096 && !fullPrecision.has(i) ? 2 * (n + 4 * Math.ceil(n / 256)) : 8 * n), 0);
 }

@@ -1,8 +1,8 @@
 /**
  * `bitopt demo --backend webgpu`: the models train on tfjs's webgpu backend and every bitopt
  * optimizer runs through the TensorFlow.js adapter (bitopt's WGSL kernels on tfjs's GPU
- * buffers). CI has no GPU: SwiftShader (Debian's chromium) gives Dawn a Vulkan adapter (DESIGN
- * §4); it is slow, so the runs here are short and the MLP small. Skips only when no adapter exists.
+ * buffers). CI has no GPU: SwiftShader (Debian's chromium) gives Dawn a Vulkan adapter (docs/architecture.md
+ * §5); it is slow, so the runs here are short and the MLP small. Skips only when no adapter exists.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -36,7 +36,7 @@ const skip = await webgpuSkip();
 if (skip) console.log(`# demo webgpu tests skipped: ${skip}`);
 const skipRuns = skip;
 
-/** Unpadded bytes of Adam's two states for a tensor of n elements (DESIGN: 8-bit if n ≥ 4096, blocks of 256). */
+/** Unpadded bytes of Adam's two states for a tensor of n elements (docs/architecture.md §1.4: 8-bit if n ≥ 4096, blocks of 256). */
 function adamStateBytes(n: number, bits: 8 | 32): number {
   return bits === 8 && n >= 4096 ? 2 * n + 2 * 4 * Math.ceil(n / 256) : 8 * n;
 }

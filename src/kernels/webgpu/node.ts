@@ -1,6 +1,6 @@
 /**
  * WebGPU in Node through the `webgpu` package (Dawn). The object `create()` returns must stay
- * referenced while any of its devices lives (else Dawn crashes the process later, DESIGN §4),
+ * referenced while any of its devices lives (else Dawn crashes the process later, docs/architecture.md §5),
  * so it is kept in a module-level variable.
  */
 /// <reference types="@webgpu/types" />

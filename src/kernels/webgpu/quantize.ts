@@ -1,5 +1,5 @@
 /**
- * Block-wise quantize / dequantize of a GPU tensor with any 256-value map (DESIGN §1.2), the
+ * Block-wise quantize / dequantize of a GPU tensor with any 256-value map (docs/architecture.md §1.2), the
  * GPU twins of quantizeBlockwise / dequantizeBlockwise. Codes are packed 4 per u32 (byte i of
  * word w is element 4w+i), one float32 absmax per block. The nearest code is found by binary
  * search over the map in workgroup memory (ties go low, as in the reference); these kernels

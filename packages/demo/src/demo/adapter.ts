@@ -2,7 +2,7 @@
  * bitopt's TensorFlow.js adapter (src/tfjs: tf.Optimizer subclasses such as Adam8bit) as an
  * optimizer factory for the demo; the training loop then calls `optimizer.minimize(loss)` as
  * any tfjs user would. On tfjs's webgpu backend the adapter steps the weights on the GPU with
- * bitopt's WGSL kernels (src/tfjs/webgpu-stepper.ts); elsewhere it steps them on the CPU.
+ * bitopt's WGSL kernels (bitopt's src/tfjs/webgpu-engine.ts); elsewhere it steps them on the CPU.
  */
 import { gpuTensorBytes } from 'bitopt';
 import { createOptimizerFactory, FAMILIES, type OptimizerFactory } from './optimizers.js';
@@ -17,7 +17,7 @@ interface AdapterOptimizer extends tf.Optimizer {
 type AdapterClass = new (options?: { lr?: number }) => AdapterOptimizer;
 
 /**
- * GPU bytes the webgpu stepper keeps besides the state, per variable: its parameter buffer
+ * GPU bytes the webgpu engine keeps besides the state, per variable: its parameter buffer
  * (the WGSL kernel is bound to a fixed buffer; the variable's own changes at every assign),
  * 4 B/parameter padded to whole vec4s. Gradients whose element count is not a multiple of 4
  * may also get a padded copy; the few small tensors of that kind are not counted.
@@ -51,7 +51,7 @@ export async function loadTfjsAdapter(): Promise<OptimizerFactory | undefined> {
     if (typeof Class !== 'function') throw new Error(`the bitopt TensorFlow.js adapter has no ${className}`);
     const opt = new Class({ lr: spec.lr });
     for (const v of model.fullPrecision) opt.overrideConfig(v, { optimBits: 32 });
-    // The adapter picks its stepper by the backend current at the first step.
+    // The adapter picks its engine by the backend current at the first step.
     const onGpu = tf.getBackend() === 'webgpu';
     const gpuExtra = onGpu ? webgpuStepperExtraBytes(model.variables.map((v) => v.size)) : 0;
     let stepped = false;

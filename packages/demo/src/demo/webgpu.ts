@@ -1,8 +1,8 @@
 /**
  * The demo on a GPU: TensorFlow.js's `webgpu` backend, in Node through the `webgpu` package
  * (Dawn). The models, their gradients and tfjs's own Adam run there, and bitopt's optimizers
- * run through its TensorFlow.js adapter, whose steppers run bitopt's WGSL kernels on tfjs's own
- * GPU buffers (src/tfjs/webgpu-stepper.ts): the weights never leave the GPU.
+ * run through its TensorFlow.js adapter, whose engine runs bitopt's WGSL kernels on tfjs's own
+ * GPU buffers (bitopt's src/tfjs/webgpu-engine.ts): the weights never leave the GPU.
  */
 /// <reference types="@webgpu/types" />
 import { tmpdir } from 'node:os';
@@ -43,7 +43,7 @@ export async function initWebgpuBackend(log: (line: string) => void = () => {}):
   let gpu: GPU;
   try {
     // Keeps the Dawn instance in a module variable for the life of the process (Dawn crashes
-    // the process if it is collected while a device lives, DESIGN §4).
+    // the process if it is collected while a device lives, docs/architecture.md §5).
     gpu = await nodeGpuInstance();
   } catch (e) {
     throw new Error(`--backend webgpu: the 'webgpu' package (Dawn, WebGPU for Node) did not load (${(e as Error).message}); run \`npm install\`, or use --backend cpu`);
