@@ -397,7 +397,7 @@ function lionExact(desc: usize, mode: i32, n: i32, p: usize, g: usize, s0: usize
     const fin = finiteMask(gv);
     const o0 = ld2(s0 + o);
     const l_u = signOf(f64x2.add(f64x2.mul(v_b1, o0), f64x2.mul(v_omb1, gv)));
-    const n0 = r32(f64x2.add(f64x2.mul(v_b2, o0), f64x2.mul(v_omb2, gv)));
+    const n0 = f64x2.add(f64x2.mul(v_b2, o0), f64x2.mul(v_omb2, gv));
     m0 = f32x4.pmax(m0, f32x4.abs(st2(s0 + o, v128.and(n0, fin))));
     st2(p + o, v128.bitselect(f64x2.sub(f64x2.mul(pv, v_decay), f64x2.mul(v_lr, l_u)), pv, fin));
   }

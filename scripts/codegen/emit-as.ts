@@ -5,7 +5,7 @@
  * helpers and globals of assembly/common.ts; coefficients come from the descriptor's float64
  * slots in the order of `Program.coefficients` (slot 0 is the gradient scale, 1 the trust ratio).
  */
-import { float64Locals, isUniform, literal, type Expr, type Program } from './program.js';
+import { children, float64Locals, isUniform, literal, type Expr, type Program } from './program.js';
 
 /** Descriptor float64 slots before the rule's own coefficients. */
 export const FIXED_COEFFICIENT_SLOTS = { gradScale: 0, trust: 1 } as const;
@@ -131,9 +131,17 @@ function exactLoop(prog: Program, fn: string): string {
     '    const fin = finiteMask(gv);',
     ...prog.states.map((_, k) => `    const o${k} = ld2(s${k} + o);`),
   ];
+  // A state read again after its assignment must be rounded to float32 first (the reference reads
+  // back its Float32Array); one that is only stored is rounded by st2 itself.
+  const reread = new Set<number>();
+  const walk = (e: Expr): void => {
+    if (e.k === 'state' && e.fresh) reread.add(e.index);
+    children(e).forEach(walk);
+  };
+  prog.statements.forEach((s) => walk(s.e));
   let param = '';
   for (const s of prog.statements) {
-    if (s.k === 'state') body.push(`    const n${s.index} = r32(${e64(s.e)});`);
+    if (s.k === 'state') body.push(reread.has(s.index) ? `    const n${s.index} = r32(${e64(s.e)});` : `    const n${s.index} = ${e64(s.e)};`);
     else if (s.k === 'local') body.push(`    const l_${s.name} = ${e64(s.e)};`);
     else param = e64(s.e);
   }
