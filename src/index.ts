@@ -23,7 +23,7 @@ export { Blockwise8State, Float32State, type StateFormat, type StateStore } from
 export { stateNudge } from './optim/state.js';
 export { STATE_DICT_FORMAT, STATE_DICT_VERSION, type StateDict, type StateEntry, type TensorStateDict } from './optim/statedict.js';
 export { deserializeStateDict, serializeStateDict, SERIALIZED_VERSION } from './io/serialize.js';
-export type { CpuKernel, DirectionNorms, UpdateJob } from './kernels/types.js';
+export type { CpuKernel, DirectionNorms, UpdateJob } from './optim/kernel.js';
 export { createReferenceKernel } from './kernels/cpu/reference.js';
 /** Replaces the CPU kernel new optimizers get (returns the previous factory); the entry points register the WebAssembly kernel. */
 export { setDefaultCpuKernelFactory } from './optim/kernel.js';

@@ -304,6 +304,35 @@ describe('WebAssembly kernel threads and memory', { skip: !wasmOk && 'WebAssembl
     }
   });
 
+  it("never swaps a job's states: the optimizer places them (placeStates), a foreign job's stores are written back", () => {
+    const wasm = createWasmKernel({ threads: 1 });
+    const rule = RULES.adam;
+    const arrays = (s: StateStore) => (s instanceof Blockwise8State ? [s.codes, s.absmax] : [(s as Float32State).values]);
+    for (const bits of [8, 32] as const) {
+      const rand = rng(3);
+      const n = 1000;
+      const param = wide(n, rand, 1);
+      const grad = wide(n, rand, 0.1);
+      const states = randomStates(rule, bits, n, 256, rand);
+      const job = (s: StateStore[]): UpdateJob => ({ rule, param: param.slice(), grad, states: s, coefficients: rule.coefficients({ ...defaultOptions(rule), lr: 1e-2 }, 2), gradScale: 1, blockSize: 256 });
+      const ref = job(states.map(cloneState));
+      createReferenceKernel().update(ref);
+      const foreign = states.map(cloneState);
+      const before = foreign.slice();
+      const onWasm = job(foreign);
+      wasm.update(onWasm);
+      assert.ok(onWasm.states === foreign && foreign.every((s, k) => s === before[k]), 'the job keeps its own array and store objects');
+      assert.ok(!foreign.some((s) => arrays(s).some(isKernelMemory)), 'the foreign stores stay where they were');
+      assertSameStates(ref.states, foreign, `adam ${bits}-bit written back`);
+      assertSameBits(ref.param, onWasm.param, `adam ${bits}-bit params`);
+      // placeStates moves stores into kernel memory once and is the identity afterwards.
+      const placed = wasm.placeStates!(foreign);
+      assert.ok(placed !== foreign && placed.every((s) => arrays(s).every(isKernelMemory)), 'placed stores live in kernel memory');
+      assert.equal(wasm.placeStates!(placed), placed, 'placing placed stores changes nothing');
+      assertSameStates(foreign, placed, 'placed stores hold the same values');
+    }
+  });
+
   it('optimizers on the default (wasm) kernel match the reference kernel step for step, with zero-copy params', async () => {
     const make: [string, (p: Float32Array[]) => Optimizer][] = [
       ['Adam8bit', (p) => new Adam8bit(p, { lr: 1e-2 })],

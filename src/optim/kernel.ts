@@ -40,6 +40,12 @@ export interface CpuKernel {
   readonly name: string;
   update(job: UpdateJob): void | Promise<void>;
   directionNorms(job: UpdateJob): DirectionNorms | Promise<DirectionNorms>;
+  /**
+   * The stores this kernel runs fastest on for `states` (e.g. the same states in its own memory),
+   * or `states` itself. The optimizer keeps what it returns; a kernel never replaces an
+   * optimizer's states behind its back.
+   */
+  placeStates?(states: StateStore[]): StateStore[];
 }
 
 let factory: (() => CpuKernel) | null = null;

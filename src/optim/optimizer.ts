@@ -164,7 +164,7 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
     this.checkGrads(grads);
     const kernel = this.cpuKernel;
     for (const slot of this.book.slots) {
-      const job = this.prepareJob(slot, grads[slot.index]);
+      const job = this.prepareJob(slot, grads[slot.index], kernel);
       if (!job) continue;
       if (job.maxUnorm > 0) applyTrustRatio(job, await kernel.directionNorms(job));
       await kernel.update(job);
@@ -179,7 +179,7 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
     this.checkGrads(grads);
     const kernel = this.cpuKernel;
     for (const slot of this.book.slots) {
-      const job = this.prepareJob(slot, grads[slot.index]);
+      const job = this.prepareJob(slot, grads[slot.index], kernel);
       if (!job) continue;
       if (job.maxUnorm > 0) applyTrustRatio(job, notPromise(kernel.directionNorms(job), kernel.name));
       notPromise(kernel.update(job), kernel.name);
@@ -213,10 +213,12 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
   }
 
   /** The update job of one tensor (null for an empty one or no gradient); advances its step count. */
-  private prepareJob(slot: Slot, grad: Float32Array | null | undefined): (UpdateJob & { maxUnorm: number }) | null {
+  private prepareJob(slot: Slot, grad: Float32Array | null | undefined, kernel: CpuKernel): (UpdateJob & { maxUnorm: number }) | null {
     if (grad == null || slot.length === 0) return null;
     const h = this.book.optionsFor(slot);
-    const states = (slot.state ??= this.book.createStores(slot, h));
+    slot.state ??= this.book.createStores(slot, h);
+    // The kernel may keep states in its own memory (the WebAssembly kernel: no copy per step).
+    const states = (slot.state = kernel.placeStates?.(slot.state) ?? slot.state);
     const t = this.book.advance(slot, h);
     let gradScale = 1;
     if (t.percentile < 100) {

@@ -2,7 +2,7 @@
  * The CPU kernel an optimizer uses unless `setKernel` says otherwise: the WebAssembly SIMD
  * kernel where WebAssembly SIMD and shared memory are available, else the reference loop.
  */
-import type { CpuKernel } from '../types.js';
+import type { CpuKernel } from '../../optim/kernel.js';
 import { createReferenceKernel } from './reference.js';
 import { wasmKernelsSupported } from './wasm-runtime.js';
 import { createWasmKernel } from './wasm-kernel.js';

@@ -3,7 +3,7 @@
  * update states and parameters, re-encode). It is the readable specification that faster
  * kernels are tested against, and the fallback where they are unavailable.
  */
-import type { CpuKernel, DirectionNorms, UpdateJob } from '../types.js';
+import type { CpuKernel, DirectionNorms, UpdateJob } from '../../optim/kernel.js';
 
 /** Per-state float32 scratch of one block, grown on demand and reused across calls. */
 class Scratch {

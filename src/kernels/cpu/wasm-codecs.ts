@@ -13,6 +13,8 @@ export interface WasmCodecPart {
   readonly id: number;
   /** A copy of `s` over arrays in kernel memory (freed with it), or null when it is already there. */
   adopt(s: StateStore, rt: WasmRuntime): StateStore | null;
+  /** Copies the values of `from` (placed by `adopt`) into `to`, a store of the same format and shape. */
+  copyInto(from: StateStore, to: StateStore): void;
   /** The descriptor fields of state k: data pointer, absmax pointer, table pointer (0 when unused); null if the kernel cannot run it. */
   bind(s: StateStore, tables: TableCache): { data: number; absmax: number; table: number } | null;
 }
@@ -29,6 +31,7 @@ const float32Part: WasmCodecPart = {
     rt.releaseWith(moved, [vp]);
     return moved;
   },
+  copyInto: (from, to) => (to as Float32State).values.set((from as Float32State).values),
   bind: (s) => ({ data: (s as Float32State).values.byteOffset, absmax: 0, table: 0 }),
 };
 
@@ -46,6 +49,10 @@ const blockwise8Part: WasmCodecPart = {
     const moved = new Blockwise8State(b.sign, b.blockSize, b.map, codes, absmax);
     rt.releaseWith(moved, [cp, ap]);
     return moved;
+  },
+  copyInto(from, to) {
+    (to as Blockwise8State).codes.set((from as Blockwise8State).codes);
+    (to as Blockwise8State).absmax.set((from as Blockwise8State).absmax);
   },
   bind(s, tables) {
     const b = s as Blockwise8State;

@@ -3,10 +3,10 @@
  * SIMD (assembly/kernels.ts), split over worker threads for large tensors.
  *
  * Where data lives:
- * - States live in the kernel's shared WebAssembly memory. A state created elsewhere (by the
- *   optimizer, or restored from a state dict) is moved there on its first step: the job's state
- *   array gets a `Blockwise8State` / `Float32State` whose arrays are views into wasm memory, so
- *   `stateDict()`, `stateBytes()` and everything else keep working unchanged.
+ * - States live in the kernel's shared WebAssembly memory: `placeStates` gives the optimizer
+ *   stores whose arrays are views into it (the optimizer keeps them, so `stateDict()`,
+ *   `stateBytes()` and everything else work unchanged). A job whose states are elsewhere runs
+ *   on placed copies that are written back after the pass.
  * - Parameters and gradients are used in place when they are views into that memory
  *   (`allocFloat32`): zero copy, and worker threads can reach them. Any other Float32Array is
  *   copied into a staging area before the pass and the parameter copied back after it.
@@ -18,9 +18,9 @@
 import { validateBlockSize } from '../../quant/blockwise.js';
 import { validateMap } from '../../quant/maps.js';
 import { RULES } from '../../optim/rules/index.js';
-import { CODECS } from '../../codecs/index.js';
+import { CODECS, type StateStore } from '../../codecs/index.js';
 import { WASM_CODECS } from './wasm-codecs.js';
-import type { CpuKernel, DirectionNorms, UpdateJob } from '../types.js';
+import type { CpuKernel, DirectionNorms, UpdateJob } from '../../optim/kernel.js';
 import { createReferenceKernel } from './reference.js';
 import { MAX_CHUNKS, ThreadPool } from './wasm-threads.js';
 import { TableCache } from './wasm-tables.js';
@@ -201,18 +201,21 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
     return { ruleId: layout.id, coefficients: layout.coefficients, codec: part.id, block: blockwise ? job.blockSize : FLOAT32_BLOCK };
   }
 
-  /** Moves job.states[k] into wasm memory if it is not there (once; the optimizer keeps the new store). */
-  function adopt(job: UpdateJob): void {
-    job.states.forEach((s, k) => {
-      const moved = WASM_CODECS[s.format]!.adopt(s, e.runtime);
-      if (moved) job.states[k] = moved;
+  /** `states` with every store in kernel memory (new stores where needed; the same array when all are there). */
+  function placeStates(states: StateStore[]): StateStore[] {
+    let out: StateStore[] | null = null;
+    states.forEach((s, k) => {
+      const part = Object.hasOwn(WASM_CODECS, s.format) ? WASM_CODECS[s.format] : undefined;
+      const moved = part?.adopt(s, e.runtime) ?? null;
+      if (moved) (out ??= states.slice())[k] = moved;
     });
+    return out ?? states;
   }
 
   /** The descriptor fields of every state, or null when a state cannot run here (e.g. a map without a table). */
-  function bindings(job: UpdateJob): { data: number; absmax: number; table: number }[] | null {
+  function bindings(states: StateStore[]): { data: number; absmax: number; table: number }[] | null {
     const out = [];
-    for (const s of job.states) {
+    for (const s of states) {
       const b = WASM_CODECS[s.format]!.bind(s, e.tables);
       if (!b) {
         warnOnce('a state map', 'the map has no nearest-code table (a cell would need two thresholds)');
@@ -235,9 +238,11 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
 
   /** Runs op (1 update, 2 norms) with p and g in wasm memory (staged if needed); false if a state cannot run here. */
   function execute(job: UpdateJob, p: Plan, op: 1 | 2): boolean {
-    if (!bindings(job)) return false;
-    adopt(job);
-    const states = bindings(job)!;
+    if (!bindings(job.states)) return false;
+    // States outside kernel memory (a caller that did not place them) run on placed copies that
+    // are written back after the pass: the job's own stores are never swapped.
+    const placed = placeStates(job.states);
+    const states = bindings(placed)!;
     const rt = e.runtime;
     const n = job.param.length;
     let paramPtr: number;
@@ -265,7 +270,12 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
     if (op === 2) e.normsFor(blocks);
     writeDescriptor(job, p, states, op, n, paramPtr, gradPtr, chunks);
     e.pool.run(e.desc, chunks);
-    if (stagedParam && op === 1) job.param.set(stagedParam);
+    if (op === 1) {
+      if (stagedParam) job.param.set(stagedParam);
+      placed.forEach((s, k) => {
+        if (s !== job.states[k]) WASM_CODECS[s.format]!.copyInto(s, job.states[k]);
+      });
+    }
     return true;
   }
 
@@ -319,6 +329,7 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
     },
     minParallelSize: options.minParallelSize ?? 131072,
     ready: () => e.pool.whenReady(threads),
+    placeStates,
     update(job): void {
       const p = job.param.length > 0 ? plan(job) : null;
       if (!p || !execute(job, p, 1)) return reference.update(job) as void;

@@ -1,1 +1,0 @@
-export type { CpuKernel, DirectionNorms, UpdateJob } from '../optim/kernel.js';
