@@ -32,9 +32,9 @@ function namedBook() {
 describe('validateOptions: a plain function of (rule, class defaults, options)', () => {
   test('names, ranges and the rule\'s own checks; a frozen copy', () => {
     assert.throws(() => validateOptions(adam, { optimBits: 8 }, { momentum: 0.9 }, 'Adam8bit'), /^Error: Adam8bit: unknown option 'momentum' \(accepted: .*betas.*optimBits/);
-    assert.throws(() => validateOptions(adam, undefined, { lr: -1 }, 'X'), /X: lr must be a finite number >= 0, got -1/);
+    assert.throws(() => validateOptions(adam, undefined, { lr: -1 }, 'X'), /X: lr must be a finite number in \[0, 10000\], got -1/);
     assert.throws(() => validateOptions(adam, undefined, { betas: [0.9] }, 'X'), /betas must be an array of 2 numbers/);
-    assert.throws(() => validateOptions(rmsprop, undefined, { alpha: 1.5 }, 'RMSprop'), /RMSprop: alpha must be in \[0, 1\], got 1.5/);
+    assert.throws(() => validateOptions(rmsprop, undefined, { alpha: 1.5 }, 'RMSprop'), /RMSprop: alpha must be in \[0, 1\), got 1.5/);
     assert.throws(() => validateOptions(adam, undefined, { blockSize: 100 }, 'X'), /blockSize/);
     const betas = [0.8, 0.9];
     const h = validateOptions(adam, { optimBits: 8 }, { betas, lr: 1e-3 }, 'X');

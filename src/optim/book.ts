@@ -12,7 +12,7 @@
  * before any engine exists.
  */
 import type { NormHistory } from './clipping.js';
-import { defaultOptions, STORAGE_OPTIONS, validateOptions } from './options.js';
+import { defaultOptions, STORAGE_OPTIONS, validateMerged, validateOptions } from './options.js';
 import { num, type Coefficients, type Hyper, type UpdateRule } from './rule.js';
 import { createState, type StateFormat, type StateStore } from './state.js';
 import {
@@ -123,6 +123,7 @@ export class ParamBook<P, S = StateStore[], C = NormHistory> {
   /** Adds a group with its own options (a `params` key is ignored); returns its index. */
   addGroup(options: unknown = {}): number {
     const h = this.check(options, `group ${this.groups.length}`, ['params']);
+    validateMerged(this.rule, { ...this.defaults, ...h }, who(this.className, `group ${this.groups.length}`));
     this.groups.push({ options: h, slots: [] });
     return this.groups.length - 1;
   }
@@ -198,9 +199,17 @@ export class ParamBook<P, S = StateStore[], C = NormHistory> {
   /** Changes options of group `index` (all groups when omitted). Storage options only before any of its parameters has state. */
   setOptions(options: unknown, index?: number): void {
     const h = this.check(options);
+    if (index !== undefined && !(Number.isInteger(index) && index >= 0 && index < this.groups.length)) {
+      throw new Error(`${this.className}: no parameter group ${typeof index === 'number' ? index : JSON.stringify(index)} (groups are numbered 0..${this.groups.length - 1})`);
+    }
     const targets = index === undefined ? this.groups : [this.groups[index]];
-    if (targets.some((g) => !g)) throw new Error(`${this.className}: no parameter group ${String(index)}`);
     this.rejectStorageChange(h, targets.flatMap((g) => g.slots));
+    // The options in force after the change, for every parameter it reaches, before anything changes.
+    for (const g of targets) {
+      for (const slot of [null, ...g.slots]) {
+        validateMerged(this.rule, { ...this.defaults, ...g.options, ...h, ...(slot ? this.overrides.get(slot) : undefined) }, this.className);
+      }
+    }
     for (const g of targets) g.options = Object.freeze({ ...g.options, ...h });
   }
 
@@ -208,7 +217,9 @@ export class ParamBook<P, S = StateStore[], C = NormHistory> {
   override(slot: ParamSlot<P, S, C>, options: unknown): void {
     const h = this.check(options);
     this.rejectStorageChange(h, [slot]);
-    this.overrides.set(slot, Object.freeze({ ...this.overrides.get(slot), ...h }));
+    const merged = Object.freeze({ ...this.overrides.get(slot), ...h });
+    validateMerged(this.rule, { ...this.defaults, ...this.groups[slot.group].options, ...merged }, this.className);
+    this.overrides.set(slot, merged);
   }
 
   private rejectStorageChange(h: Hyper, slots: readonly ParamSlot<P, S, C>[]): void {

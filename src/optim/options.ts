@@ -20,9 +20,22 @@ export const FRAMEWORK_DEFAULTS = {
 /** Options that decide how a state is stored: fixed once the state exists. */
 export const STORAGE_OPTIONS = ['optimBits', 'blockSize', 'min8bitSize'] as const;
 
-function finiteAtLeast(name: string, v: unknown, min: number, who: string): void {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) {
-    throw new Error(`${who}: ${name} must be a finite number >= ${min}, got ${String(v)}`);
+/**
+ * Safe ranges (docs/reliability.md, invariant 6): beyond them a step overflows float32 or turns
+ * into NaN, so they are refused up front with the range in the message.
+ */
+export const SAFE_RANGES = {
+  /** A step of lr·(unit direction) past 1e4 leaves any sensible parameter scale. */
+  maxLr: 1e4,
+  /** eps > 0: with eps 0, an element whose gradient (and so v) is 0 computes 0/0 = NaN. */
+  minEps: 1e-30,
+  /** The weight-decay factor 1 - lr·weightDecay must stay in [0, 1]. */
+  maxLrTimesWeightDecay: 1,
+} as const;
+
+function finiteIn(name: string, v: unknown, min: number, max: number, who: string): void {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+    throw new Error(`${who}: ${name} must be a finite number in [${min}, ${max}], got ${String(v)}`);
   }
 }
 
@@ -38,7 +51,8 @@ function validateOption(name: string, v: unknown, expected: unknown, who: string
     case 'betas': {
       const n = (expected as readonly number[]).length;
       if (!Array.isArray(v) || v.length !== n) throw new Error(`${who}: betas must be an array of ${n} numbers, got ${JSON.stringify(v)}`);
-      v.forEach((b, i) => unitInterval(`betas[${i}]`, b, who));
+      // By index, not forEach or an iterator: a hole reads as undefined and is refused.
+      for (let i = 0; i < n; i++) unitInterval(`betas[${i}]`, v[i], who);
       return;
     }
     case 'momentum':
@@ -56,8 +70,12 @@ function validateOption(name: string, v: unknown, expected: unknown, who: string
         throw new Error(`${who}: percentileClipping must be an integer in [1, 100] (100 = off), got ${String(v)}`);
       }
       return;
-    default: // lr, eps, weightDecay, alpha, maxUnorm: non-negative scalars
-      return finiteAtLeast(name, v, 0, who);
+    case 'lr':
+      return finiteIn(name, v, 0, SAFE_RANGES.maxLr, who);
+    case 'eps':
+      return finiteIn(name, v, SAFE_RANGES.minEps, Number.MAX_VALUE, who);
+    default: // weightDecay, alpha, maxUnorm: non-negative scalars
+      return finiteIn(name, v, 0, Number.MAX_VALUE, who);
   }
 }
 
@@ -72,18 +90,21 @@ export function defaultOptions(rule: UpdateRule, extra: Hyper = {}): Hyper {
  */
 export function checkOptions(options: unknown, defaults: Hyper, who: string, ignore: readonly string[] = []): Hyper {
   if (options === undefined) return {};
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new Error(`${who}: options must be an object, got ${options === null ? 'null' : typeof options}`);
+  const proto = options === null || typeof options !== 'object' ? undefined : Object.getPrototypeOf(options);
+  if (options === null || typeof options !== 'object' || (proto !== Object.prototype && proto !== null)) {
+    // A Map, an array or a class instance would have its entries silently ignored.
+    throw new Error(`${who}: options must be a plain object, got ${options === null ? 'null' : typeof options === 'object' ? (proto?.constructor?.name ?? 'an object') : typeof options}`);
   }
   const out: Record<string, number | readonly number[]> = {};
   for (const [name, value] of Object.entries(options)) {
     if (ignore.includes(name)) continue;
-    if (!(name in defaults)) {
+    // Own names only: 'constructor', 'toString' or a JSON '__proto__' are not options.
+    if (!Object.hasOwn(defaults, name)) {
       throw new Error(`${who}: unknown option '${name}' (accepted: ${Object.keys(defaults).join(', ')})`);
     }
     if (value === undefined) continue;
     validateOption(name, value, defaults[name], who);
-    out[name] = Array.isArray(value) ? Object.freeze([...value]) : (value as number);
+    out[name] = Array.isArray(value) ? Object.freeze(Array.from({ length: value.length }, (_, i) => value[i] as number)) : (value as number);
   }
   return out;
 }
@@ -97,6 +118,16 @@ export function checkOptions(options: unknown, defaults: Hyper, who: string, ign
 export function validateOptions(rule: UpdateRule, classDefaults: Hyper | undefined, options: unknown, who: string, ignore: readonly string[] = []): Hyper {
   const defaults = defaultOptions(rule, classDefaults);
   const h = checkOptions(options, defaults, who, ignore);
-  rule.validate?.({ ...defaults, ...h }, who);
+  validateMerged(rule, { ...defaults, ...h }, who);
   return h;
+}
+
+/** Checks that hold between options (on the options in force for a parameter), then the rule's own. */
+export function validateMerged(rule: UpdateRule, h: Hyper, who: string): void {
+  const lr = h.lr as number;
+  const wd = h.weightDecay as number;
+  if (lr * wd > SAFE_RANGES.maxLrTimesWeightDecay) {
+    throw new Error(`${who}: lr·weightDecay must be at most ${SAFE_RANGES.maxLrTimesWeightDecay} (the decay factor 1 - lr·weightDecay stays in [0, 1]), got ${lr} · ${wd} = ${lr * wd}`);
+  }
+  rule.validate?.(h, who);
 }

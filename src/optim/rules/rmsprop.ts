@@ -10,7 +10,8 @@ export const rmsprop: RuleSpec = {
   states: { v: 'unsigned' },
   defaults: { lr: 1e-2, alpha: 0.99, eps: 1e-8, weightDecay: 0 },
   validate(h, who) {
-    if (!(num(h, 'alpha') <= 1)) throw new Error(`${who}: alpha must be in [0, 1], got ${num(h, 'alpha')}`);
+    // alpha 1 would keep v at 0 forever: every update g/eps (one step moved 0.1 to -99.9).
+    if (!(num(h, 'alpha') < 1)) throw new Error(`${who}: alpha must be in [0, 1), got ${num(h, 'alpha')}`);
   },
   coefficients: (h) => ({ lr: num(h, 'lr'), trust: 1, alpha: num(h, 'alpha'), oma: 1 - num(h, 'alpha'), eps: num(h, 'eps'), wd: num(h, 'weightDecay') }),
   program: `
