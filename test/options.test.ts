@@ -75,3 +75,28 @@ describe('options: unsafe values are refused, naming the range', () => {
     opt.setOptions({ lr: 2 }); // 2 · 0.5 = 1: the decay factor reaches 0, allowed
   });
 });
+
+describe('a state dict carries the options in force, the constructor\'s included', () => {
+  it('clipping set in the constructor survives a load into an optimizer built without it', async () => {
+    const params = p();
+    const a = new Adam8bit(params, { percentileClipping: 5, lr: 2e-3, weightDecay: 0.01 });
+    for (let t = 0; t < 3; t++) await a.step([new Float32Array(64).fill(t + 1)]);
+    const dict = a.stateDict();
+    assert.equal(dict.groups[0].options.percentileClipping, 5);
+    const b = new Adam8bit(p());
+    b.loadStateDict(dict);
+    const o = b.groupOptions(0);
+    assert.deepEqual([o.percentileClipping, o.lr, o.weightDecay], [5, 2e-3, 0.01]);
+    // Both continue identically from here.
+    const pa = params[0];
+    const pb = b.params[0];
+    pb.set(pa);
+    for (let t = 0; t < 2; t++) {
+      const g = new Float32Array(64).fill(10 * (t + 1));
+      await a.step([g]);
+      await b.step([g.slice()]);
+    }
+    assert.deepEqual([...pb], [...pa]);
+  });
+});
+

@@ -266,7 +266,8 @@ export class ParamBook<P, S = StateStore[], C = NormHistory> {
       version: STATE_DICT_VERSION,
       optimizer: this.className,
       rule: this.rule.name,
-      groups: this.groups.map((g) => ({ options: plain(g.options), params: g.slots.map((s) => s.index) })),
+      // Each group's options in force (the constructor's included): the checkpoint restores them all.
+      groups: this.groups.map((g) => ({ options: plain({ ...this.defaults, ...g.options }), params: g.slots.map((s) => s.index) })),
       overrides: [...this.overrides].map(([s, o]) => ({ param: s.index, options: plain(o) })),
       tensors: this.list.map((s, i) => ({ length: s.length, step: s.step, states: parts[i].states, clipHistory: parts[i].clipHistory })),
     };
