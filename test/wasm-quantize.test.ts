@@ -182,3 +182,19 @@ describe('optimizer-state encoding of tiny values (every CPU kernel)', () => {
     }
   });
 });
+
+describe('the WebAssembly quantizer checks its input as quantizeBlockwise does (issue 13, unchecked helpers)', { skip: !wasmOk && 'WebAssembly SIMD/threads unavailable' }, () => {
+  const map = createDynamicMap(true);
+  it('refuses non-finite values, Float64Array and plain arrays with the reference\'s messages', () => {
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      const x = new Float32Array(300).fill(0.5);
+      x[137] = bad;
+      assert.throws(() => quantizeBlockwise(x, { map, blockSize: 256 }), new RegExp(`x\\[137\\] = ${bad} is not finite`));
+      assert.throws(() => wasmQuantizeBlockwise(x, map, 256), new RegExp(`wasmQuantizeBlockwise: x\\[137\\] = ${bad} is not finite`));
+    }
+    assert.throws(() => wasmQuantizeBlockwise(new Float64Array(300) as unknown as Float32Array, map, 256), /x must be a Float32Array, got Float64Array/);
+    assert.throws(() => wasmQuantizeBlockwise([1, 2, 3] as unknown as Float32Array, map, 256), /x must be a Float32Array, got Array/);
+    assert.throws(() => wasmDequantizeBlockwise([1, 2] as unknown as Uint8Array, new Float32Array(1), map, 256), /codes must be a Uint8Array/);
+    assert.throws(() => wasmDequantizeBlockwise(new Uint8Array(2), [1] as unknown as Float32Array, map, 256), /absmax must be a Float32Array/);
+  });
+});

@@ -356,8 +356,13 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
  * (src/quant/blockwise.ts), which it falls back to for maps without a lookup table.
  */
 export function wasmQuantizeBlockwise(x: Float32Array, map: Float32Array, blockSize: number): { codes: Uint8Array; absmax: Float32Array } | null {
+  // The same checks as quantizeBlockwise: a Float32Array of finite values (NaN has no code).
+  if (!(x instanceof Float32Array)) throw new Error(`wasmQuantizeBlockwise: x must be a Float32Array, got ${(x as object)?.constructor?.name ?? typeof x}`);
   validateMap(map, 'wasmQuantizeBlockwise: map');
   validateBlockSize(blockSize, 'wasmQuantizeBlockwise: blockSize');
+  for (let i = 0; i < x.length; i++) {
+    if (!Number.isFinite(x[i])) throw new Error(`wasmQuantizeBlockwise: x[${i}] = ${x[i]} is not finite`);
+  }
   const e = sharedEngine();
   const table = e.tables.get(map, 'none');
   if (table === null) return null;
@@ -379,6 +384,8 @@ export function wasmQuantizeBlockwise(x: Float32Array, map: Float32Array, blockS
 
 /** Block-wise dequantization with the WebAssembly kernel (same result as `dequantizeBlockwise`). */
 export function wasmDequantizeBlockwise(codes: Uint8Array, absmax: Float32Array, map: Float32Array, blockSize: number): Float32Array {
+  if (!(codes instanceof Uint8Array)) throw new Error('wasmDequantizeBlockwise: codes must be a Uint8Array');
+  if (!(absmax instanceof Float32Array)) throw new Error('wasmDequantizeBlockwise: absmax must be a Float32Array');
   validateMap(map, 'wasmDequantizeBlockwise: map');
   validateBlockSize(blockSize, 'wasmDequantizeBlockwise: blockSize');
   const n = codes.length;
