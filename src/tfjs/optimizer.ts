@@ -20,6 +20,8 @@ interface Slot {
   /** The variable's index in the engine. */
   index: number;
   shape: number[];
+  /** The variable object itself: a new variable under a disposed one's name is not the same parameter. */
+  variable: tf.Variable;
 }
 
 const shapeText = (s: readonly number[]) => `[${s.join(',')}]`;
@@ -87,7 +89,14 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     this.overrides.set(name, { ...this.overrides.get(name), ...options });
   }
 
+  private disposed = false;
+
+  private checkAlive(what: string): void {
+    if (this.disposed) throw new Error(`${this.name}.${what}: the optimizer was disposed (its state is gone); create a new one`);
+  }
+
   override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
+    this.checkAlive('applyGradients');
     const list = Array.isArray(variableGradients)
       ? variableGradients
       : Object.keys(variableGradients).map((name) => ({ name, tensor: variableGradients[name] }));
@@ -105,6 +114,9 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
       if (slot && !sameShape(slot.shape, variable.shape)) {
         throw new Error(`${this.name}.applyGradients: variable '${name}' changed shape from ${shapeText(slot.shape)} to ${shapeText(variable.shape)} since its optimizer state was created`);
       }
+      if (slot && slot.variable !== variable) {
+        throw new Error(`${this.name}.applyGradients: '${name}' is a new variable under the name of one this optimizer has state for (the old one was disposed or replaced); its state is not the new variable's: use a new optimizer or another name`);
+      }
       if (!sameShape(grad.shape, variable.shape)) {
         throw new Error(`${this.name}.applyGradients: the gradient of '${name}' has shape ${shapeText(grad.shape)} but the variable has ${shapeText(variable.shape)}`);
       }
@@ -116,7 +128,7 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     const joins = this.joinsFor(fresh);
     if (work.length) this.engine ??= this.createEngine();
     for (const { name, variable, init } of joins) {
-      this.slots.set(name, { index: this.engine!.join(variable, init), shape: [...variable.shape] });
+      this.slots.set(name, { index: this.engine!.join(variable, init), shape: [...variable.shape], variable });
     }
     // One engine step per call; a variable named twice is stepped again in a further step.
     for (let rest = work; rest.length; ) {
@@ -126,7 +138,8 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
       const items: StepItem[] = now.map((w) => ({ index: this.slots.get(w.name)!.index, variable: w.variable, grad: w.grad }));
       tf.tidy(() => this.engine!.step(items));
     }
-    this.incrementIterations();
+    // A call whose gradients are all null stepped nothing, so it is not an iteration.
+    if (work.length) this.incrementIterations();
   }
 
   private createEngine(): TfjsEngine {
@@ -198,6 +211,7 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
   }
 
   override async getWeights(): Promise<NamedTensor[]> {
+    this.checkAlive('getWeights');
     const out = [await this.saveIterations()];
     if (this.engine && this.slots.size) {
       const dict = await this.engine.stateDict();
@@ -209,6 +223,7 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
 
   /** Replaces all state with weights from `getWeights` (of the same class); bound at each variable's next step. */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+    this.checkAlive('setWeights');
     if (!Array.isArray(weightValues) || weightValues.length === 0 || weightValues[0]?.name !== 'iter') {
       throw new Error(`${this.name}.setWeights: expected the weights of a bitopt optimizer's getWeights() (first 'iter', then per-variable state)`);
     }
@@ -249,6 +264,7 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
   }
 
   override dispose(): void {
+    this.disposed = true;
     this.engine?.dispose();
     this.engine = null;
     this.slots.clear();
