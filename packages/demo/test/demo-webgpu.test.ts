@@ -93,7 +93,7 @@ describe('bitopt demo on the webgpu backend', () => {
     const exact8 = sizes.reduce((a, n) => a + adamStateBytes(n, 8), 0);
     assert.ok(adam8.stateBytes >= exact8 && adam8.stateBytes <= exact8 + sizes.length * 2 * 256, `8-bit state ${adam8.stateBytes}, unpadded ${exact8}`);
     assert.ok(adam8.stateBytes < 0.3 * adam32.stateBytes);
-    // Outside tfjs: the state plus the stepper's float32 parameter buffer (4 B/param, whole vec4s).
+    // Outside tfjs: the state plus the engine's float32 parameter buffer (4 B/param, whole vec4s).
     assert.equal(adam8.offTensorBytes - adam8.stateBytes, sizes.reduce((a, n) => a + Math.max(16, Math.ceil(n / 4) * 16), 0));
     assert.equal(tfjsAdam.offTensorBytes, 0);
 
