@@ -119,11 +119,13 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
 
   /** Changes options of group `index` (all groups when omitted), e.g. a learning-rate schedule. */
   setOptions(options: Partial<O>, index?: number): void {
+    this.idle('setOptions');
     this.book.setOptions(options, index);
   }
 
   /** Per-parameter options, e.g. `{ optimBits: 32 }` for an embedding (set before its first step). */
   overrideConfig(param: Float32Array, options: Partial<O>): void {
+    this.idle('overrideConfig');
     const slot = this.book.slotOf(param);
     if (!slot) throw new Error(`${this.className}: overrideConfig: the array is not a parameter of this optimizer`);
     this.book.override(slot, options);
@@ -135,6 +137,7 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
    * otherwise its state is created at its first step. Returns its index in `params`.
    */
   addParam(param: Float32Array, init: { group?: number; override?: Partial<O>; state?: TensorStateDict } = {}): number {
+    this.idle('addParam');
     if (!(param instanceof Float32Array)) throw new Error(`${this.className}.addParam: the parameter must be a Float32Array, got ${typeName(param)}`);
     if (this.book.has(param)) throw new Error(`${this.className}.addParam: the array is already a parameter`);
     const { slot, restored } = this.book.join(param, param.length, init);
@@ -162,13 +165,33 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
    */
   async step(grads: (Float32Array | null | undefined)[]): Promise<void> {
     this.checkGrads(grads);
-    const kernel = this.cpuKernel;
-    for (const slot of this.book.slots) {
-      const job = this.prepareJob(slot, grads[slot.index], kernel);
-      if (!job) continue;
-      if (job.maxUnorm > 0) applyTrustRatio(job, await kernel.directionNorms(job));
-      await kernel.update(job);
+    // Steps run one at a time, in call order: a step called before the previous one finished
+    // (not awaited) waits for it instead of interleaving with it tensor by tensor.
+    const previous = this.running;
+    const run = (async () => {
+      if (previous) await previous.catch(() => undefined);
+      const kernel = this.cpuKernel;
+      for (const slot of this.book.slots) {
+        const job = this.prepareJob(slot, grads[slot.index], kernel);
+        if (!job) continue;
+        if (job.maxUnorm > 0) applyTrustRatio(job, await kernel.directionNorms(job));
+        await kernel.update(job);
+      }
+    })();
+    this.running = run;
+    try {
+      await run;
+    } finally {
+      if (this.running === run) this.running = null;
     }
+  }
+
+  /** The step still running, if any (null when the optimizer is idle). */
+  private running: Promise<void> | null = null;
+
+  /** Calls that read or change state while a step runs would see it half done: refused, naming the fix. */
+  private idle(what: string): void {
+    if (this.running) throw new Error(`${this.className}.${what}: a step is still running; await opt.step(...) before calling ${what}`);
   }
 
   /**
@@ -176,6 +199,7 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
    * Needs a kernel that answers synchronously, like the reference kernel.
    */
   stepSync(grads: (Float32Array | null | undefined)[]): void {
+    this.idle('stepSync');
     this.checkGrads(grads);
     const kernel = this.cpuKernel;
     for (const slot of this.book.slots) {
@@ -203,6 +227,7 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
    * overrides stay): lets an adapter step a tensor's current storage in place instead of a copy.
    */
   replaceParam(index: number, param: Float32Array): void {
+    this.idle('replaceParam');
     const slot = this.book.slots[index];
     if (!slot) throw new Error(`${this.className}.replaceParam: no parameter ${index}`);
     if (!(param instanceof Float32Array) || param.length !== slot.length) {
@@ -252,6 +277,7 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
 
   /** A self-describing checkpoint of all state (copies; later steps do not change it). */
   stateDict(): StateDict {
+    this.idle('stateDict');
     return this.book.stateDict(this.book.slots.map(storedParts));
   }
 
@@ -260,6 +286,7 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
    * same shapes. Everything is validated first; on any error nothing changes.
    */
   loadStateDict(dict: StateDict): void {
+    this.idle('loadStateDict');
     const parsed = this.book.parse(dict);
     this.book.commit(parsed, (slot, t) => {
       slot.state = t.states;
