@@ -140,7 +140,7 @@ export function generate(): Map<string, string> {
     ['src/generated/reference-rules.ts', referenceModule(programs)],
     ['src/generated/kernel-layout.ts', layoutModule(programs)],
     ['src/generated/wgsl-rules.ts', wgslModule(programs)],
-    ['assembly/generated/rules.ts', emitAssembly(programs).replace(/^\/\/ Generated[^\n]*/, BANNER)],
+    ['assembly/generated/rules.ts', `${BANNER}\n${emitAssembly(programs)}`],
     ['assembly/generated/layout.ts', assemblyLayout()],
   ]);
 }
