@@ -62,6 +62,17 @@ import { max4 } from '../common';
   return v128.bitselect(zeroCode, code, f32x4.eq(x, f32x4.splat(0)));
 }
 
+/** Stores the first min(left, 4) of four codes (i32 lanes) at dst, one byte each. */
+@inline function storeCodes4(dst: usize, c: v128, left: i32): void {
+  const packed = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c, c), i16x8.narrow_i32x4_u(c, c));
+  if (left >= 4) v128.store32_lane(dst, packed, 0);
+  else {
+    v128.store8_lane(dst, packed, 0);
+    if (left > 1) v128.store8_lane(dst, packed, 1, 1);
+    if (left > 2) v128.store8_lane(dst, packed, 2, 2);
+  }
+}
+
 /** quantizeBlock for the update kernels (finite values, absmax their max magnitude). */
 export function quantizeBlockF(src: usize, n: i32, codes: usize, tab: usize, absmaxIn: f32): void {
   if (absmaxIn == 0) {
@@ -83,15 +94,7 @@ export function quantizeBlockF(src: usize, n: i32, codes: usize, tab: usize, abs
   for (; j < n; j += 4) {
     // The tail of a partial block reads up to 3 values past n: scratch is padded with zeros.
     const c = quant4f(v128.load(src + (<usize>j << 2)), amv, flat, zcv);
-    const packed = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c, c), i16x8.narrow_i32x4_u(c, c));
-    const left = n - j;
-    const dst = codes + <usize>j;
-    if (left >= 4) v128.store32_lane(dst, packed, 0);
-    else {
-      v128.store8_lane(dst, packed, 0);
-      if (left > 1) v128.store8_lane(dst, packed, 1, 1);
-      if (left > 2) v128.store8_lane(dst, packed, 2, 2);
-    }
+    storeCodes4(codes + <usize>j, c, n - j);
   }
 }
 
@@ -117,15 +120,7 @@ export function quantizeBlock(src: usize, n: i32, codes: usize, tab: usize, absm
   for (; j < n; j += 4) {
     // The tail of a partial block reads up to 3 values past n: scratch is padded with zeros.
     const c = quant4(v128.load(src + (<usize>j << 2)), amv, tab, zcv);
-    const packed = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c, c), i16x8.narrow_i32x4_u(c, c));
-    const left = n - j;
-    const dst = codes + <usize>j;
-    if (left >= 4) v128.store32_lane(dst, packed, 0);
-    else {
-      v128.store8_lane(dst, packed, 0);
-      if (left > 1) v128.store8_lane(dst, packed, 1, 1);
-      if (left > 2) v128.store8_lane(dst, packed, 2, 2);
-    }
+    storeCodes4(codes + <usize>j, c, n - j);
   }
 }
 
