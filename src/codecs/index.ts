@@ -18,9 +18,14 @@ export function codecForBits(bits: number): StateCodec {
   return c;
 }
 
+/** The codec of a format name (own names only: 'constructor' is not a format), or undefined. */
+export function codecByFormat(format: unknown): StateCodec | undefined {
+  return typeof format === 'string' && Object.hasOwn(CODECS, format) ? CODECS[format as StateFormat] : undefined;
+}
+
 /** The codec of a state (by its format), or an error naming the format. */
 export function codecOf(s: StateStore): StateCodec {
-  const c = Object.hasOwn(CODECS, s.format) ? CODECS[s.format] : undefined;
+  const c = codecByFormat(s.format);
   if (!c || !c.owns(s)) throw new Error(`state format '${String(s.format)}' has no codec`);
   return c;
 }

@@ -14,6 +14,7 @@
 import type { NormHistory } from './clipping.js';
 import { defaultOptions, STORAGE_OPTIONS, validateMerged, validateOptions } from './options.js';
 import { num, type Coefficients, type Hyper, type UpdateRule } from './rule.js';
+import { codecForBits, float32Codec } from '../codecs/index.js';
 import { createState, type StateFormat, type StateStore } from './state.js';
 import {
   parseTensorState,
@@ -236,8 +237,9 @@ export class ParamBook<P, S = StateStore[], C = NormHistory> {
 
   /** How a new state of this parameter is stored (its options decide: optimBits, min8bitSize, blockSize). */
   storageFor(slot: ParamSlot<P, S, C>, h: Hyper = this.optionsFor(slot)): StorageChoice {
-    const eightBit = num(h, 'optimBits') === 8 && slot.length >= num(h, 'min8bitSize');
-    return { format: eightBit ? 'blockwise8' : 'float32', blockSize: num(h, 'blockSize') };
+    // Tensors below min8bitSize keep float32 state; the others take the codec optimBits selects.
+    const quantized = slot.length >= num(h, 'min8bitSize');
+    return { format: quantized ? codecForBits(num(h, 'optimBits')).format : float32Codec.format, blockSize: num(h, 'blockSize') };
   }
 
   /** Zero states of this parameter in the format its options choose (CPU stores). */

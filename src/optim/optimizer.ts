@@ -8,7 +8,8 @@ import { ParamBook, storedParts, type OptimizerIdentity, type ParamSlot } from '
 import { finiteNorm, NormHistory } from './clipping.js';
 import { createCpuKernel, type CpuKernel, type DirectionNorms, type UpdateJob } from './kernel.js';
 import type { Hyper, UpdateRule } from './rule.js';
-import { Blockwise8State, type StateStore } from './state.js';
+import { codecOf } from '../codecs/index.js';
+import type { StateStore } from './state.js';
 import type { StateDict, TensorStateDict } from './statedict.js';
 
 export type { OptimizerIdentity } from './book.js';
@@ -81,6 +82,8 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
   readonly className: string;
   private readonly book: ParamBook<Float32Array, StateStore[], NormHistory>;
   private kernel: CpuKernel | null = null;
+  /** The step still running, if any (null when the optimizer is idle). */
+  private running: Promise<void> | null = null;
 
   constructor(rule: UpdateRule, params: Params<O>, options: O | undefined, identity: OptimizerIdentity) {
     if ((params as unknown) === DESCRIBE) throw new Described({ rule, className: identity.className, classDefaults: { ...identity.defaults } });
@@ -186,9 +189,6 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
     }
   }
 
-  /** The step still running, if any (null when the optimizer is idle). */
-  private running: Promise<void> | null = null;
-
   /** Calls that read or change state while a step runs would see it half done: refused, naming the fix. */
   private idle(what: string): void {
     if (this.running) throw new Error(`${this.className}.${what}: a step is still running; await opt.step(...) before calling ${what}`);
@@ -258,7 +258,7 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
       coefficients: t.coefficients,
       gradScale,
       // A restored checkpoint's 8-bit states keep the block size they were written with.
-      blockSize: states.find((s) => s instanceof Blockwise8State)?.blockSize ?? this.book.storageFor(slot, h).blockSize,
+      blockSize: states.map((s) => codecOf(s).blockSizeOf(s)).find((b) => b !== null) ?? this.book.storageFor(slot, h).blockSize,
       maxUnorm: t.maxUnorm,
     };
   }

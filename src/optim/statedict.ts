@@ -3,7 +3,7 @@
  * made of plain objects and typed arrays, so it structured-clones and round-trips bit-exactly.
  * `parseTensorState` validates one tensor's entry completely before anything is changed.
  */
-import { checkFinite, CODECS, codecOf, entryError, expectArray, type StateEntry, type StateStore } from '../codecs/index.js';
+import { checkFinite, codecByFormat, codecOf, entryError, expectArray, type StateEntry, type StateStore } from '../codecs/index.js';
 import { CLIP_HISTORY, NormHistory } from './clipping.js';
 import type { StateSign, UpdateRule } from './rule.js';
 
@@ -82,7 +82,7 @@ function parseStateEntry(raw: unknown, sign: StateSign, length: number, where: s
   if (raw === null || typeof raw !== 'object') fail(where, 'missing');
   const e = raw as Record<string, unknown>;
   if (e.sign !== sign) fail(where, `sign must be '${sign}', got ${String(e.sign)}`);
-  const codec = typeof e.format === 'string' && Object.hasOwn(CODECS, e.format) ? CODECS[e.format as keyof typeof CODECS] : undefined;
+  const codec = codecByFormat(e.format);
   if (!codec) fail(where, `unknown state format ${JSON.stringify(e.format)}`);
   return codec.fromEntry(e, sign, length, where);
 }

@@ -238,11 +238,11 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
 
   /** Runs op (1 update, 2 norms) with p and g in wasm memory (staged if needed); false if a state cannot run here. */
   function execute(job: UpdateJob, p: Plan, op: 1 | 2): boolean {
-    if (!bindings(job.states)) return false;
     // States outside kernel memory (a caller that did not place them) run on placed copies that
     // are written back after the pass: the job's own stores are never swapped.
     const placed = placeStates(job.states);
-    const states = bindings(placed)!;
+    const states = bindings(placed);
+    if (!states) return false;
     const rt = e.runtime;
     const n = job.param.length;
     let paramPtr: number;

@@ -13,7 +13,7 @@
  *   opt.loadStateDict(dict);
  */
 /// <reference types="@webgpu/types" />
-import type { StateFormat } from '../../codecs/index.js';
+import { codecOf, type StateFormat } from '../../codecs/index.js';
 import { ParamBook, type ParamSlot, type RestoredTensor, type TensorParts } from '../../optim/book.js';
 import { describeOptimizerClass, type BaseOptions, type OptimizerClass } from '../../optim/optimizer.js';
 import type { Coefficients, Hyper, UpdateRule } from '../../optim/rule.js';
@@ -552,8 +552,9 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     if (!t.states || slot.length === 0) return;
     const first = t.states[0];
     gpuFormat(first.format, this.className);
-    const bs = first.format === 'blockwise8' ? (first as unknown as { blockSize: number }).blockSize : null;
-    const h = { ...this.book.optionsFor(slot), optimBits: first.format === 'blockwise8' ? 8 : 32, min8bitSize: 0 };
+    const codec = codecOf(first);
+    const h = { ...this.book.optionsFor(slot), optimBits: codec.bits, min8bitSize: 0 };
+    const bs = codec.blockSizeOf(first);
     const state = (slot.state = this.createState(slot, h, bs));
     this.upload(state, t.states);
     if (t.clip) {
