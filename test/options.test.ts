@@ -65,6 +65,7 @@ describe('options: unsafe values are refused, naming the range', () => {
   });
   it('absurd learning rates and lr·weightDecay > 1 are refused wherever they are set (constructor, group, setOptions, override)', () => {
     assert.throws(() => new Adam(p(), { lr: 1e308 }), /lr must be a finite number in \[0, 10000\], got 1e\+308/);
+    assert.throws(() => new Adam(p(), { lr: '1e-3' as unknown as number }), /lr must be a finite number in \[0, 10000\], got "1e-3"/);
     assert.throws(() => new AdamW(p(), { lr: 200 }), /lr·weightDecay must be at most 1 .*200 · 0\.01 = 2/);
     assert.throws(() => new SGD([{ params: p(), lr: 2 }], { weightDecay: 0.9 }), /group 0.*lr·weightDecay must be at most 1/);
     const params = p();

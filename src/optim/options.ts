@@ -33,15 +33,18 @@ export const SAFE_RANGES = {
   maxLrTimesWeightDecay: 1,
 } as const;
 
+/** A value as a message shows it: a string quoted, so '1e-3' does not read as the number. */
+const shown = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+
 function finiteIn(name: string, v: unknown, min: number, max: number, who: string): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
-    throw new Error(`${who}: ${name} must be a finite number in [${min}, ${max}], got ${String(v)}`);
+    throw new Error(`${who}: ${name} must be a finite number in [${min}, ${max}], got ${shown(v)}`);
   }
 }
 
 function unitInterval(name: string, v: unknown, who: string): void {
   if (typeof v !== 'number' || !(v >= 0 && v < 1)) {
-    throw new Error(`${who}: ${name} must be in [0, 1), got ${String(v)}`);
+    throw new Error(`${who}: ${name} must be in [0, 1), got ${shown(v)}`);
   }
 }
 
