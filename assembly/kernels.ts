@@ -7,7 +7,7 @@
  * instance (one per thread) is stateless apart from a few globals.
  *
  * This file is the runtime: per block it decodes the states (the codec's part,
- * ./codecs/blockwise8.ts, or float32 in place), runs the rule's generated loop
+ * ./codecs/blockwise8.ts or ./codecs/blockwise4.ts, or float32 in place; codec ids 8, 4, 32), runs the rule's generated loop
  * (./generated/rules.ts, from src/optim/rules/*.ts) and re-encodes. The exact mode is
  * bit-identical to the reference kernel (src/kernels/cpu/reference.ts); the float32 mode keeps
  * states bit-identical and computes the parameter in float32 (scripts/codegen/program.ts).
@@ -16,6 +16,7 @@ import { D_ABSMAX, D_BITS, D_BLOCK, D_CHUNKS, D_DATA, D_FLOAT32, D_GRAD, D_N, D_
 import { updateRun, updateRun32 } from './generated/rules';
 import { am0, am1, am2, normU, normP, fc0, fc1, fc2, fam0, fam1, fam2, fmap0, fmap1, fmap2, di } from './common';
 import { absmaxOf, dequantizeBlock, quantizeBlock, quantizeBlockF } from './codecs/blockwise8';
+import { dequantizeBlock4, quantizeBlock4F } from './codecs/blockwise4';
 
 // ---- scratch layout per thread --------------------------------------------------------------
 const MAX_BLOCK: usize = 4096;
@@ -75,16 +76,18 @@ function updateAny(desc: usize, rule: i32, mode: i32, n: i32, p: usize, g: usize
 }
 
 /**
- * Float32 view of state k for block b: the dequantized block in scratch (8-bit) or the state's
- * own values (32-bit); states the rule does not have point at zeroed tail scratch.
+ * Float32 view of state k for block b: the dequantized block in scratch (8- and 4-bit) or the
+ * state's own values (32-bit); states the rule does not have point at zeroed tail scratch.
  */
-@inline function stateBlock(desc: usize, k: i32, nstates: i32, eight: bool, b: i32, start: i32, len: i32, scratch: usize): usize {
+@inline function stateBlock(desc: usize, k: i32, nstates: i32, bits: i32, b: i32, start: i32, len: i32, scratch: usize): usize {
   if (k >= nstates) return scratch + S_TAIL + 32 + 16 * <usize>k;
   const data = <usize>di(desc, D_DATA + k);
-  if (!eight) return data + (<usize>start << 2);
+  if (bits == 32) return data + (<usize>start << 2);
   const sp = scratch + S_STATES + <usize>k * MAX_BLOCK * 4;
   const absmax = load<f32>(<usize>di(desc, D_ABSMAX + k) + (<usize>b << 2));
-  dequantizeBlock(data + <usize>start, len, absmax, <usize>di(desc, D_TABLE + k) + T_MAP, sp);
+  const tab = <usize>di(desc, D_TABLE + k);
+  if (bits == 4) dequantizeBlock4(data + (<usize>start >> 1), len, absmax, tab, sp);
+  else dequantizeBlock(data + <usize>start, len, absmax, tab + T_MAP, sp);
   return sp;
 }
 
@@ -119,7 +122,7 @@ function fusedState(desc: usize, k: i32, nstates: i32, b: i32, start: i32, len: 
 }
 
 /** Re-encodes state k of block b from scratch with the block's new absmax. */
-@inline function encodeState(desc: usize, k: i32, b: i32, start: i32, len: i32, sp: usize, absmaxIn: f32): void {
+@inline function encodeState(desc: usize, k: i32, bits: i32, b: i32, start: i32, len: i32, sp: usize, absmaxIn: f32): void {
   // Zero the padding so the 4-wide tail of quantizeBlock reads zeros.
   for (let j = len; (j & 3) != 0; j++) store<f32>(sp + (<usize>j << 2), 0);
   let absmax = absmaxIn;
@@ -133,7 +136,9 @@ function fusedState(desc: usize, k: i32, nstates: i32, b: i32, start: i32, len: 
     }
     absmax = absmaxOf(sp, (len + 3) & ~3);
   }
-  quantizeBlockF(sp, len, <usize>di(desc, D_DATA + k) + <usize>start, <usize>di(desc, D_TABLE + k), absmax);
+  // A 4-bit block starts at an even element (blocks are powers of two >= 64): its own bytes.
+  if (bits == 4) quantizeBlock4F(sp, len, <usize>di(desc, D_DATA + k) + (<usize>start >> 1), <usize>di(desc, D_TABLE + k), absmax);
+  else quantizeBlockF(sp, len, <usize>di(desc, D_DATA + k) + <usize>start, <usize>di(desc, D_TABLE + k), absmax);
   store<f32>(<usize>di(desc, D_ABSMAX + k) + (<usize>b << 2), absmax);
 }
 
@@ -146,7 +151,8 @@ export function run(desc: usize, chunk: i32): void {
   const rule = di(desc, D_RULE);
   const n = di(desc, D_N);
   const bs = di(desc, D_BLOCK);
-  const eight = di(desc, D_BITS) == 8;
+  const bits = di(desc, D_BITS);
+  const eight = bits == 8;
   const nstates = di(desc, D_NSTATES);
   const chunks = di(desc, D_CHUNKS);
   const blocks = (n + bs - 1) / bs;
@@ -157,6 +163,7 @@ export function run(desc: usize, chunk: i32): void {
   const param = <usize>di(desc, D_PARAM);
   const grad = <usize>di(desc, D_GRAD);
   const norms = <usize>di(desc, D_NORMS);
+  // Fused decode reads 8-bit codes in the loops; 4-bit states decode into scratch first.
   const fused = eight && di(desc, D_FLOAT32) != 0;
   fc0 = 0;
   fc1 = 0;
@@ -171,9 +178,9 @@ export function run(desc: usize, chunk: i32): void {
       s1 = fusedState(desc, 1, nstates, b, start, len, scratch);
       s2 = fusedState(desc, 2, nstates, b, start, len, scratch);
     } else {
-      s0 = stateBlock(desc, 0, nstates, eight, b, start, len, scratch);
-      s1 = stateBlock(desc, 1, nstates, eight, b, start, len, scratch);
-      s2 = stateBlock(desc, 2, nstates, eight, b, start, len, scratch);
+      s0 = stateBlock(desc, 0, nstates, bits, b, start, len, scratch);
+      s1 = stateBlock(desc, 1, nstates, bits, b, start, len, scratch);
+      s2 = stateBlock(desc, 2, nstates, bits, b, start, len, scratch);
     }
     updateAny(desc, rule, op, len, param + off, grad + off, s0, s1, s2, tail, nstates);
     if (op == 2) {
@@ -181,13 +188,13 @@ export function run(desc: usize, chunk: i32): void {
       store<f64>(norms + (<usize>b << 4) + 8, normP);
       continue;
     }
-    if (!eight) continue;
+    if (bits == 32) continue;
     const a0 = am0;
     const a1 = am1;
     const a2 = am2;
-    if (nstates > 0) encodeState(desc, 0, b, start, len, s0, a0);
-    if (nstates > 1) encodeState(desc, 1, b, start, len, s1, a1);
-    if (nstates > 2) encodeState(desc, 2, b, start, len, s2, a2);
+    if (nstates > 0) encodeState(desc, 0, bits, b, start, len, s0, a0);
+    if (nstates > 1) encodeState(desc, 1, bits, b, start, len, s1, a1);
+    if (nstates > 2) encodeState(desc, 2, bits, b, start, len, s2, a2);
   }
 }
 

@@ -81,6 +81,8 @@ export const QUANT_TABLE = ${JSON.stringify(L.QUANT_TABLE)} as const;
 export const QUANT_TABLE_CELLS = ${L.QUANT_TABLE_CELLS};
 export const QUANT_TABLE_FLAT = ${L.QUANT_TABLE_FLAT};
 export const QUANT_TABLE_BYTES = ${L.QUANT_TABLE_BYTES};
+/** The 4-bit codec's table layout (bytes): map, thresholds, map byte planes, zero code, negatives, sign nudge. */
+export const QUANT4_TABLE = ${JSON.stringify(L.QUANT4_TABLE)} as const;
 `;
 }
 
@@ -96,6 +98,12 @@ export const T_MAP: usize = ${L.QUANT_TABLE.map};
 export const T_ZERO: usize = ${L.QUANT_TABLE.zeroCode};
 export const T_CELL: usize = ${L.QUANT_TABLE.cells};
 export const T_FLAT: usize = ${L.QUANT_TABLE_FLAT};
+export const T4_MAP: usize = ${L.QUANT4_TABLE.map};
+export const T4_THRESHOLDS: usize = ${L.QUANT4_TABLE.thresholds};
+export const T4_PLANES: usize = ${L.QUANT4_TABLE.planes};
+export const T4_ZERO: usize = ${L.QUANT4_TABLE.zeroCode};
+export const T4_NEGATIVES: usize = ${L.QUANT4_TABLE.negatives};
+export const T4_SIGN: usize = ${L.QUANT4_TABLE.signNudge};
 `;
 }
 

@@ -1,5 +1,5 @@
 import './default-kernel.js';
-export { createDynamicMap, createLinearMap, linspaceFloat32, MAP_SIZE, validateMap } from './quant/maps.js';
+export { createDynamicMap, createLinearMap, linspaceFloat32, MAP_SIZE, MAP_SIZE_4BIT, validateMap } from './quant/maps.js';
 export {
   blockCount,
   dequantizeBlock,
@@ -21,7 +21,9 @@ export { RULES } from './optim/rules/index.js';
 export { Blockwise8State, Float32State, type StateFormat, type StateStore } from './optim/state.js';
 /** The encoding rule an optimizer state of a given sign uses ('sign' or 'positive' nudge), for custom quantized states. */
 export { stateNudge } from './optim/state.js';
-export { STATE_DICT_FORMAT, STATE_DICT_VERSION, type StateDict, type StateEntry, type TensorStateDict } from './optim/statedict.js';
+/** The 4-bit state codec (docs/architecture.md §1.5): its store, its 16-value maps (`stateMap4(sign)`, shared: copy before changing) and its block helpers. */
+export { Blockwise4State, blockwise4Codec, createZeroFreeLinearMap4, stateMap4, type Blockwise4Entry } from './codecs/index.js';
+export { READABLE_STATE_DICT_VERSIONS, STATE_DICT_FORMAT, STATE_DICT_VERSION, type StateDict, type StateEntry, type TensorStateDict } from './optim/statedict.js';
 export { deserializeStateDict, serializeStateDict, SERIALIZED_VERSION } from './io/serialize.js';
 export type { CpuKernel, DirectionNorms, UpdateJob } from './optim/kernel.js';
 export { createReferenceKernel } from './kernels/cpu/reference.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Adam8bit, createDynamicMap, createLinearMap, type StateDict } from '../src/index.js';
-import { blockwise8Codec, CODECS, codecForBits, codecOf, float32Codec, type StateStore } from '../src/codecs/index.js';
+import { blockwise4Codec, blockwise8Codec, CODECS, codecForBits, codecOf, float32Codec, type StateStore } from '../src/codecs/index.js';
 
 /** A checkpoint of an 8-bit Adam after two steps (m signed, v unsigned). */
 async function adamDict(): Promise<{ opt: Adam8bit; dict: StateDict }> {
@@ -15,7 +15,8 @@ describe('state codecs', () => {
   it('optimBits selects the codec; each store knows its codec; bytes agree with the stores', () => {
     assert.equal(codecForBits(8), blockwise8Codec);
     assert.equal(codecForBits(32), float32Codec);
-    assert.throws(() => codecForBits(4), /no state codec stores 4 bits/);
+    assert.equal(codecForBits(4), blockwise4Codec);
+    assert.throws(() => codecForBits(16), /no state codec stores 16 bits \(have 32, 8, 4\)/);
     for (const codec of Object.values(CODECS)) {
       for (const [n, bs] of [[1, 64], [4097, 256], [10000, 4096]]) {
         const s = codec.create('signed', n, bs);
@@ -24,7 +25,10 @@ describe('state codecs', () => {
       }
     }
     assert.equal(blockwise8Codec.bytes(4097, 256), 4097 + 4 * 17);
+    assert.equal(blockwise4Codec.bytes(4097, 128), 2049 + 4 * 33);
+    assert.deepEqual(Object.values(CODECS).map((c) => [c.format, c.defaultBlockSize]), [['float32', 256], ['blockwise8', 256], ['blockwise4', 128]]);
     assert.throws(() => codecOf({ format: 'blockwise4' } as unknown as StateStore), /state format 'blockwise4' has no codec/);
+    assert.throws(() => codecOf({ format: 'blockwise2' } as unknown as StateStore), /state format 'blockwise2' has no codec/);
   });
 
   it('a zero state decodes to zeros and a block round-trips through encode/decode within the map step', () => {
@@ -37,7 +41,14 @@ describe('state codecs', () => {
       s.store(256, 44, x.slice());
       const y = new Float32Array(44);
       s.load(256, 44, y);
-      for (let i = 0; i < 44; i++) assert.ok(Math.abs(y[i] - x[i]) <= (codec.bits === 32 ? 0 : 0.05 * 3), `${codec.format} ${i}: ${y[i]} vs ${x[i]}`);
+      // Within half the map's widest gap, or the distance from its ends to ±1, times the absmax (3).
+      const map = (s as unknown as { map?: Float32Array }).map;
+      let step = 0;
+      if (map) {
+        step = Math.max(1 + map[0], 1 - map[map.length - 1]);
+        for (let c = 1; c < map.length; c++) step = Math.max(step, (map[c] - map[c - 1]) / 2);
+      }
+      for (let i = 0; i < 44; i++) assert.ok(Math.abs(y[i] - x[i]) <= step * 3 * (1 + 1e-6), `${codec.format} ${i}: ${y[i]} vs ${x[i]}`);
     }
   });
 

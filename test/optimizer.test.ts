@@ -100,7 +100,7 @@ describe('optimizer framework', () => {
     assert.throws(() => new Adam8bit(p, { betas: [0.9] as unknown as [number, number] }), /betas must be an array of 2/);
     assert.throws(() => new Adam8bit(p, { lrr: 1 } as never), /unknown option 'lrr'/);
     assert.throws(() => new Adam8bit(p, { blockSize: 100 }), /blockSize must be a power of two/);
-    assert.throws(() => new Adam8bit(p, { optimBits: 4 as 8 }), /optimBits must be 8 or 32/);
+    assert.throws(() => new Adam8bit(p, { optimBits: 16 as 8 }), /optimBits must be 4, 8 or 32/);
     assert.throws(() => new Lion8bit(p, { eps: 1 } as never), /unknown option 'eps'/);
     assert.throws(() => new Adam8bit([new Float64Array(4) as unknown as Float32Array]), /must be a Float32Array/);
     assert.throws(() => new Adam8bit([p[0], p[0]]), /appears more than once/);
@@ -132,7 +132,7 @@ describe('optimizer framework', () => {
     };
     const cases: [StateDict, RegExp][] = [
       [mutate((d) => (d.format = 'x' as never)), /not a bitopt optimizer state/],
-      [mutate((d) => (d.version = 2 as never)), /unsupported state dict version 2/],
+      [mutate((d) => (d.version = 3 as never)), /unsupported state dict version 3/],
       [mutate((d) => (d.optimizer = 'Lion8bit')), /state dict is from Lion8bit/],
       [mutate((d) => (d.tensors[0].length = 4999)), /state is for 4999 elements but the parameter has 5000/],
       [mutate((d) => d.tensors.push(d.tensors[0])), /2 tensors, this optimizer has 1 parameters/],

@@ -202,7 +202,7 @@ describe('reliability: checkpoint files (invariant 4: a save never destroys the 
       ['a Map', new Map([['format', 'bitopt.optimizer-state']]), /got a Map/],
       ['serialized bytes', bitopt.serializeStateDict(good), /got a Uint8Array/],
       ['wrong format', edit((d) => (d.format = 'x')), /dict\.format: not a bitopt optimizer state/],
-      ['wrong version', edit((d) => (d.version = 2)), /dict\.version: unsupported state dict version number 2/],
+      ['wrong version', edit((d) => (d.version = 3)), /dict\.version: unsupported state dict version number 3/],
       ['tensors not an array', edit((d) => (d.tensors = {})), /dict\.tensors: expected an array, got an object/],
       ['a tensor null', edit((d) => (d.tensors[1] = null)), /dict\.tensors\[1\]: expected an object, got null/],
       ['states missing', edit((d) => delete d.tensors[0].states), /dict\.tensors\[0\]\.states: expected an array, got undefined/],
@@ -364,7 +364,7 @@ describe('reliability: checkpoint decoding (invariant 3: bounded work and memory
     for (const [what, text] of [
       ['whitespace', header.replace('{"format"', '{ "format"')],
       ['a duplicate key', header.replace('{"format"', '{"rule":"x","format"')],
-      ['another number spelling', header.replace('"version":1', '"version":1.0')],
+      ['another number spelling', header.replace('"version":2', '"version":2.0')],
       ['an escape', header.replace('"format"', '"\\u0066ormat"')],
     ]) {
       assert.throws(() => bitopt.deserializeStateDict(assemble({ header: text, data })), /header is not in the canonical form serializeStateDict writes/, what);

@@ -14,6 +14,8 @@ import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+// The gradients of tfjs-core's ops: tfjs-layers registers them as a side effect (bitopt/tfjs no longer imports it).
+import '@tensorflow/tfjs-layers';
 import * as bitopt from '../src/index.js';
 import { IMAGE_SIZE, loadMnist, NUM_CLASSES } from '../packages/demo/src/demo/data/mnist.js';
 import { createGpuTensor, writeGpuTensor } from '../src/kernels/webgpu/device.js';

@@ -5,6 +5,10 @@ import type { Optimizer } from '../src/index.js';
 import { refStep, rng, randn, REF_STATES, storeF32, type RefHyper } from './helpers/float64-rules.js';
 import { initUnfused, unfusedStep } from './helpers/unfused8bit.js';
 
+// These tests compare bit for bit (or to 1e-5 over many steps) with float64 references: they
+// mean the WebAssembly kernel's exact precision, not whatever the default is.
+bitopt.setDefaultCpuKernelFactory(() => (bitopt.wasmKernelsSupported() ? bitopt.createWasmKernel({ precision: 'exact' }) : bitopt.createReferenceKernel()));
+
 type Ctor = new (params: Float32Array[], options?: Record<string, unknown>) => Optimizer;
 
 /** Each rule with hyperparameters that exercise every term (weight decay, trust ratio, ...). */

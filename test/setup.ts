@@ -5,8 +5,6 @@
  */
 import fc from 'fast-check';
 
-const seed = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : process.env.CI ? 20261124 : undefined;
-if (seed !== undefined) {
-  fc.configureGlobal({ seed });
-  console.log(`# fast-check seed ${seed}`);
-}
+const seed = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : process.env.CI ? 20261124 : Date.now() % 2 ** 31;
+fc.configureGlobal({ seed });
+console.log(`# fast-check seed ${seed} (FC_SEED=${seed} replays it)`);

@@ -11,6 +11,11 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import * as core from '../src/index.js';
 import * as bitopt from '../src/tfjs/index.js';
 
+import { syncCpuKernel } from '../src/tfjs/cpu-engine.js';
+
+// "Exactly as the core optimizer": the core runs on the kernel the adapter runs on (precision
+// pinned by the adapter, src/tfjs/cpu-engine.ts), so the comparison is bit for bit.
+
 before(async () => {
   await tf.setBackend('cpu');
   await tf.ready();
@@ -67,8 +72,8 @@ describe('training real tfjs models (cpu backend)', () => {
       const pred = tf.tidy(() => (m.predict(data.x) as tf.Tensor).dataSync() as Float32Array);
       return { loss, w80, w: weightsOf(m), pred };
     };
-    // tf.train.adam's default epsilon is the backend's (1e-7 on cpu): pass bitopt's 1e-8.
-    const ref = await run(tf.train.adam(1e-3, 0.9, 0.999, 1e-8));
+    // The same call: bitopt.adam takes tf.train.adam's defaults (epsilon: the backend's, 1e-7 on cpu).
+    const ref = await run(tf.train.adam(1e-3));
     const a32 = await run(bitopt.adam(1e-3));
     const a8 = await run(bitopt.adam8bit(1e-3));
     for (const [k, r] of Object.entries({ ref, a32, a8 })) assert.ok(r.loss.at(-1)! < 0.5 * r.loss[0], `${k}: loss fell from ${r.loss[0]} to ${r.loss.at(-1)}: ${r.loss.map((l) => l.toFixed(3)).join(' ')}`);
@@ -107,7 +112,7 @@ describe('training real tfjs models (cpu backend)', () => {
     const va = tf.variable(init, true, 'fixed_tfadam');
     const vb = tf.variable(init, true, 'fixed_bitopt');
     const tfAdam = tf.train.adam(1e-3, 0.9, 0.999, 1e-8);
-    const ours = bitopt.adam(1e-3);
+    const ours = bitopt.adam(1e-3, 0.9, 0.999, 1e-8);
     for (let t = 0; t < 300; t++) {
       const g = tf.randomNormal([n], 0.2, 1 + (t % 7), 'float32', 50 + t);
       tfAdam.applyGradients([{ name: va.name, tensor: g }]);
@@ -153,7 +158,7 @@ describe('training real tfjs models (cpu backend)', () => {
       const pred = tf.tidy(() => (m.predict(images) as tf.Tensor).dataSync() as Float32Array);
       return { losses, w40, w: weightsOf(m), pred };
     };
-    const ref = train(tf.train.adam(1e-3, 0.9, 0.999, 1e-8));
+    const ref = train(tf.train.adam(1e-3));
     const a32 = train(bitopt.adam(1e-3, { min8bitSize: 0 }));
     const a8 = train(bitopt.adam8bit(1e-3, { min8bitSize: 0, blockSize: 64 }));
     for (const [k, r] of Object.entries({ ref, a32, a8 })) assert.ok(r.losses.at(-1)! < 0.2 * r.losses[0], `${k}: loss fell from ${r.losses[0]} to ${r.losses.at(-1)}`);
@@ -184,7 +189,7 @@ describe('every class steps a tfjs variable exactly as the core optimizer steps 
       const options = { lr: 1e-2, min8bitSize: 256 };
       const tfOpt = new bitopt.TFJS_OPTIMIZERS[name](options);
       const coreOpt = new (core as unknown as Record<string, bitopt.CoreClass<core.BaseOptions>>)[name](params, options);
-      coreOpt.setKernel(core.createReferenceKernel());
+      coreOpt.setKernel(syncCpuKernel());
       for (let t = 0; t < 4; t++) {
         const grads = init.map((v, i) => rand(v.length, 1000 * t + 10 * c + i));
         const tensors = grads.map((g) => tf.tensor(g, [g.length]));
@@ -209,10 +214,19 @@ describe('every class steps a tfjs variable exactly as the core optimizer steps 
       const [cls, fromConfig] = map[`bitopt.${name}`];
       const back = fromConfig(cls, opt.getConfig()) as bitopt.BitoptOptimizer;
       assert.equal(back.getClassName(), `bitopt.${name}`);
-      assert.deepEqual(back.getConfig(), { lr: 0.02, blockSize: 512 });
+      // tfjs's keys with the values in force (the class's defaults, bitsandbytes'), then bitopt's given options.
+      const d = (core as unknown as Record<string, new (p: Float32Array[]) => core.Optimizer>)[name];
+      const defaults = new d([new Float32Array(1)]).defaults as Record<string, number | number[]>;
+      const expected: Record<string, unknown> = { learningRate: 0.02 };
+      if (Array.isArray(defaults.betas)) defaults.betas.forEach((b, i) => (expected[`beta${i + 1}`] = b));
+      if (defaults.eps !== undefined) expected.epsilon = defaults.eps;
+      if (defaults.momentum !== undefined) expected.momentum = defaults.momentum;
+      expected.blockSize = 512;
+      assert.deepEqual(back.getConfig(), expected, name);
+      assert.deepEqual(Object.keys(back.getConfig()), Object.keys(expected), `${name}: tfjs's keys first`);
       assert.equal(back.learningRate, 0.02);
     }
-    assert.equal(bitopt.adam8bit(3e-4, { betas: [0.8, 0.99] }).getConfig().betas?.toString(), '0.8,0.99');
+    assert.deepEqual(bitopt.adam8bit(3e-4, { betas: [0.8, 0.99] }).getConfig(), { learningRate: 3e-4, beta1: 0.8, beta2: 0.99, epsilon: 1e-7 });
     assert.throws(() => bitopt.adam8bit(-1), /lr must be a finite number in \[0, 10000\]/);
     assert.throws(() => new bitopt.Lion8bit({ momentum: 0.9 } as never), /unknown option 'momentum'/);
   });
@@ -243,10 +257,10 @@ describe('one engine per optimizer', () => {
     const vars = init.map((v, i) => tf.variable(tf.tensor(v.slice(), [v.length]), true, `one_engine_${i}`));
     const params = init.map((v) => v.slice());
     const options = { lr: 1e-2, min8bitSize: 256 };
-    const tfOpt = bitopt.adam8bit(1e-2, { min8bitSize: 256 });
+    const tfOpt = bitopt.adam8bit(1e-2, { min8bitSize: 256, eps: 1e-8 });
     // The reference: one core optimizer per variable, each stepped when its variable is.
     const cores = params.map((p) => new core.Adam8bit([p], options));
-    cores.forEach((c) => c.setKernel(core.createReferenceKernel()));
+    cores.forEach((c) => c.setKernel(syncCpuKernel()));
     // Steps over variables {0}, {0, 1}, {1, 2}, {0, 1, 2}: 1 and 2 join later.
     const plan = [[0], [0, 1], [1, 2], [0, 1, 2]];
     const calls: number[][] = [];
@@ -308,9 +322,9 @@ describe('one engine per optimizer', () => {
 
   test('bad options registered for a variable are reported when it first steps, before anything changes', () => {
     const v = tf.variable(tf.ones([10]), true, 'bad_registered');
-    bitopt.registerOptimOverride(v, { optimBits: 4 as 8 });
+    bitopt.registerOptimOverride(v, { optimBits: 16 as 8 });
     const opt = bitopt.adam8bit();
-    assert.throws(() => opt.applyGradients([{ name: v.name, tensor: tf.ones([10]) }]), /the options registered for variable 'bad_registered': Adam8bit: optimBits must be 8 or 32/);
+    assert.throws(() => opt.applyGradients([{ name: v.name, tensor: tf.ones([10]) }]), /the options registered for variable 'bad_registered': Adam8bit: optimBits must be 4, 8 or 32/);
     assert.deepEqual(Array.from(v.dataSync()), new Array(10).fill(1));
     assert.equal(opt.iterations, 0);
     assert.throws(() => opt.overrideConfig('other', { blockSize: 3 }), /blockSize/);

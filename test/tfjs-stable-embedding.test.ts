@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as bitopt from '../src/tfjs/index.js';
+import * as layers from '../src/tfjs/layers.js';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -34,7 +35,7 @@ function data() {
 }
 
 test('Xavier-uniform initialisation and layer-normalised output (vs float64)', () => {
-  const layer = bitopt.stableEmbedding({ inputDim: VOCAB, outputDim: DIM, seed: 1 });
+  const layer = layers.stableEmbedding({ inputDim: VOCAB, outputDim: DIM, seed: 1 });
   const m = model(layer);
   const { ids } = data();
   const emb = layer.embeddingsVariable.dataSync();
@@ -59,12 +60,12 @@ test('Xavier-uniform initialisation and layer-normalised output (vs float64)', (
       assert.ok(Math.abs(out[pos * DIM + k] - want) < 1e-5 * Math.max(1, Math.abs(want)), `pos ${pos} k ${k}: ${out[pos * DIM + k]} vs ${want}`);
     });
   }
-  assert.throws(() => bitopt.stableEmbedding({ inputDim: 0, outputDim: 4 }), /inputDim must be a positive integer/);
+  assert.throws(() => layers.stableEmbedding({ inputDim: 0, outputDim: 4 }), /inputDim must be a positive integer/);
 });
 
 test('its matrix keeps 32-bit state under Adam8bit (a plain embedding of the same size gets 8-bit); training works', async () => {
   const { ids, y } = data();
-  const stable = model(bitopt.stableEmbedding({ inputDim: VOCAB, outputDim: DIM, seed: 2 }));
+  const stable = model(layers.stableEmbedding({ inputDim: VOCAB, outputDim: DIM, seed: 2 }));
   const plain = model(tfl.layers.embedding({ inputDim: VOCAB, outputDim: DIM, embeddingsInitializer: tfl.initializers.glorotUniform({ seed: 2 }) }));
   const formats = async (m: tfl.Sequential) => {
     const opt = bitopt.adam8bit(1e-2, { min8bitSize: 1024 });
@@ -87,14 +88,14 @@ test('its matrix keeps 32-bit state under Adam8bit (a plain embedding of the sam
 
 test('serializes (bitopt.StableEmbedding) and reloads with its optimizer', async () => {
   const { ids, y } = data();
-  const m = model(bitopt.stableEmbedding({ inputDim: VOCAB, outputDim: DIM, seed: 4, epsilon: 1e-4 }));
+  const m = model(layers.stableEmbedding({ inputDim: VOCAB, outputDim: DIM, seed: 4, epsilon: 1e-4 }));
   m.compile({ optimizer: bitopt.adam8bit(1e-2), loss: 'meanSquaredError' });
   await m.fit(ids, y, { epochs: 2, batchSize: 16, verbose: 0 });
   let artifacts: tf.io.ModelArtifacts | undefined;
   await m.save(tf.io.withSaveHandler(async (a) => ((artifacts = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } })), { includeOptimizer: true });
   assert.match(JSON.stringify(artifacts!.modelTopology), /"class_name":"bitopt.StableEmbedding"/);
   const back = await tfl.loadLayersModel(tf.io.fromMemory(artifacts!));
-  const layer = back.layers.find((l) => l instanceof bitopt.StableEmbedding) as bitopt.StableEmbedding;
+  const layer = back.layers.find((l) => l instanceof layers.StableEmbedding) as layers.StableEmbedding;
   assert.ok(layer, 'the reloaded model has a StableEmbedding');
   assert.equal(layer.epsilon, 1e-4);
   assert.deepEqual((back.predict(ids) as tf.Tensor).dataSync(), (m.predict(ids) as tf.Tensor).dataSync());
@@ -102,4 +103,27 @@ test('serializes (bitopt.StableEmbedding) and reloads with its optimizer', async
   await m.fit(ids, y, { epochs: 2, batchSize: 16, verbose: 0, shuffle: false });
   await back.fit(ids, y, { epochs: 2, batchSize: 16, verbose: 0, shuffle: false });
   back.getWeights().forEach((w, i) => assert.deepEqual(w.dataSync(), m.getWeights()[i].dataSync()));
+});
+
+test('packaging (issue 17): bitopt/tfjs loads without @tensorflow/tfjs-layers; StableEmbedding is in bitopt/tfjs/layers', async () => {
+  // A child process where resolving @tensorflow/tfjs-layers fails, as for a user with tfjs-core only.
+  const { spawnSync } = await import('node:child_process');
+  const hook = `data:text/javascript,${encodeURIComponent(`export async function resolve(s, c, next) {
+    if (s.startsWith('@tensorflow/tfjs-layers')) { const e = new Error('Cannot find package ' + s); e.code = 'ERR_MODULE_NOT_FOUND'; throw e; }
+    return next(s, c);
+  }`)}`;
+  const run = (entry: string) => spawnSync(process.execPath, [
+    '--import', 'tsx', '--input-type=module', '-e',
+    `import { register } from 'node:module'; register(${JSON.stringify(hook)});
+     const m = await import(${JSON.stringify(new URL(entry, import.meta.url).href)});
+     console.log(Object.keys(m).filter((k) => /^(adam8bit|StableEmbedding|stableEmbedding)$/.test(k)).sort().join(','));`,
+  ], { encoding: 'utf8', cwd: new URL('..', import.meta.url).pathname });
+  const core = run('../src/tfjs/index.ts');
+  assert.equal(core.status, 0, core.stderr);
+  assert.equal(core.stdout.trim(), 'adam8bit', 'bitopt/tfjs has the optimizers and no StableEmbedding');
+  // The layers entry does need tfjs-layers, and says so.
+  const withLayers = run('../src/tfjs/layers.ts');
+  assert.notEqual(withLayers.status, 0);
+  assert.match(withLayers.stderr, /Cannot find package @tensorflow\/tfjs-layers/);
+  assert.deepEqual(Object.keys(layers).sort(), ['StableEmbedding', 'optimOverrideOf', 'registerOptimOverride', 'stableEmbedding']);
 });

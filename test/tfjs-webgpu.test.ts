@@ -167,7 +167,7 @@ test('webgpu backend: one engine for all variables, one submit per step (plus tf
     step([0, 1, 2], 1);
     step([1], 2);
     // Before: per variable, tfjs's submit of the copies, the engine's and tfjs's copy of the result (3 each).
-    assert.deepEqual(submits, [1 + 3, 1 + 3, 1 + 1]);
+    assert.deepEqual(submits, [1, 1, 1]);
     assert.deepEqual(vars.map((v) => opt.stepCount(v)), [2, 3, 2]);
     const states = await bitopt.decodeVariableStates((await opt.getWeights()).slice(1));
     assert.deepEqual(states.map((s) => [s.name, s.dict.tensors.length, s.dict.tensors[0].step]), [['one_submit_0', 1, 2], ['one_submit_1', 1, 3], ['one_submit_2', 1, 2]]);

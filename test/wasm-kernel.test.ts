@@ -132,7 +132,7 @@ describe('WebAssembly kernel vs the reference kernel', { skip: !wasmOk && 'WebAs
     lamb: { lr: 1e-2, weightDecay: 1e-2 },
     lars: { lr: 1e-2, weightDecay: 1e-3 },
   };
-  const wasm = createWasmKernel({ threads: 1 });
+  const wasm = createWasmKernel({ threads: 1, precision: 'exact' });
 
   for (const rule of Object.keys(RULES)) {
     for (const bits of [8, 32] as const) {
@@ -289,8 +289,8 @@ describe("WebAssembly kernel, precision 'float32' (opt-in)", { skip: !wasmOk && 
 
 describe('WebAssembly kernel threads and memory', { skip: !wasmOk && 'WebAssembly SIMD/threads unavailable' }, () => {
   it('several threads give the same bytes as one thread (update and trust-ratio norms)', async () => {
-    const one = createWasmKernel({ threads: 1 });
-    const three = createWasmKernel({ threads: 3, minParallelSize: 1024 });
+    const one = createWasmKernel({ threads: 1, precision: 'exact' });
+    const three = createWasmKernel({ threads: 3, minParallelSize: 1024, precision: 'exact' });
     await three.ready();
     for (const rule of ['adam', 'lamb', 'lion']) {
       for (const bits of [8, 32] as const) {
@@ -305,7 +305,7 @@ describe('WebAssembly kernel threads and memory', { skip: !wasmOk && 'WebAssembl
   });
 
   it("never swaps a job's states: the optimizer places them (placeStates), a foreign job's stores are written back", () => {
-    const wasm = createWasmKernel({ threads: 1 });
+    const wasm = createWasmKernel({ threads: 1, precision: 'exact' });
     const rule = RULES.adam;
     const arrays = (s: StateStore) => (s instanceof Blockwise8State ? [s.codes, s.absmax] : [(s as Float32State).values]);
     for (const bits of [8, 32] as const) {
@@ -352,6 +352,7 @@ describe('WebAssembly kernel threads and memory', { skip: !wasmOk && 'WebAssembl
       assert.ok(shared.every(isKernelMemory));
       const plain = init.map((x) => x.slice());
       const fast = ctor(shared);
+      fast.setKernel(createWasmKernel({ precision: 'exact' })); // the bit-for-bit mode
       const ref = ctor(plain);
       ref.setKernel(createReferenceKernel());
       for (let t = 0; t < 4; t++) {
@@ -373,7 +374,7 @@ describe('WebAssembly kernel threads and memory', { skip: !wasmOk && 'WebAssembl
   it('stages plain (non-shared) parameter arrays and updates them in place', async () => {
     const p = new Float32Array(10_000).fill(1);
     const opt = new Adam8bit([p]);
-    opt.setKernel(createWasmKernel({ threads: 1 }));
+    opt.setKernel(createWasmKernel({ threads: 1, precision: 'exact' }));
     await opt.step([new Float32Array(10_000).fill(0.5)]);
     const dict = opt.stateDict();
     assert.ok(p.every((v) => v < 1), 'the plain parameter array was updated in place');

@@ -257,6 +257,27 @@ describe('webgpu optimizer API', { skip }, () => {
   let tensors: GpuTensor[] = [];
   after(() => tensors.forEach((t) => t.buffer.destroy()));
 
+  test('4-bit states are refused with an error naming the format (no WGSL kernel yet), and nothing changes', async () => {
+    const r = rng(11);
+    const init = wide(5000, r, 1);
+    const w = createGpuTensor(device, init);
+    const g = createGpuTensor(device, wide(5000, r, 1));
+    tensors.push(w, g);
+    const refused = /no kernel for state format 'blockwise4'/;
+    let opt: ReturnType<typeof createWebgpuOptimizer> | undefined;
+    try {
+      opt = createWebgpuOptimizer(device, bitopt.Adam4bit, [w], { lr: 1e-2 });
+    } catch (e) {
+      assert.match((e as Error).message, refused);
+    }
+    if (opt) {
+      await assert.rejects(async () => { await opt!.step([g]); await opt!.sync(); }, refused);
+      assert.equal(opt.stateBytes(), 0);
+    }
+    const after = await readGpuTensor(device, w);
+    assert.deepEqual(after, init, 'the parameter is unchanged');
+  });
+
   test('small tensors keep float32 state, large ones 8-bit; state dict round-trips through the CPU class', async () => {
     const r = rng(7);
     const small = createGpuTensor(device, wide(100, r, 1));

@@ -11,15 +11,15 @@ export const DESCRIPTOR_SLOTS = {
   rule: 1,
   n: 2,
   block: 3,
-  /** state codec: 8 (block-wise 8-bit) or 32 (float32) */
+  /** state codec: 4 (block-wise 4-bit), 8 (block-wise 8-bit) or 32 (float32) */
   bits: 4,
   param: 5,
   grad: 6,
-  /** 3 slots: codes (8-bit) or float32 values per state */
+  /** 3 slots: codes (8- or 4-bit) or float32 values per state */
   data: 7,
   /** 3 slots */
   absmax: 10,
-  /** 3 slots: the codec's lookup table per state (8-bit) */
+  /** 3 slots: the codec's lookup table per state (8- and 4-bit) */
   table: 13,
   /** per-thread scratch base */
   scratch: 16,
@@ -55,3 +55,19 @@ export const QUANT_TABLE = {
 export const QUANT_TABLE_CELLS = QUANT_TABLE.cellHigh - QUANT_TABLE.cellLow + 1;
 export const QUANT_TABLE_FLAT = QUANT_TABLE.cells + 8 * QUANT_TABLE_CELLS;
 export const QUANT_TABLE_BYTES = QUANT_TABLE_FLAT + 4 * 65536;
+
+/**
+ * The 4-bit codec's table (bytes): the 16-value map; 15 float32 thresholds (threshold k is the
+ * largest r whose nearest code is <= k, so the code of r is the number of thresholds below r);
+ * the map as four 16-byte planes (byte j of value c at planes + 16·j + c, for a swizzle decode);
+ * the code of 0, the number of negative map values and 1 for the sign nudge (signed states).
+ */
+export const QUANT4_TABLE = {
+  map: 0,
+  thresholds: 64,
+  planes: 128,
+  zeroCode: 192,
+  negatives: 196,
+  signNudge: 200,
+  bytes: 208,
+} as const;

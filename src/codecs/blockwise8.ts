@@ -83,6 +83,7 @@ export const blockwise8Codec: StateCodec<Blockwise8State, Blockwise8Entry> = {
   format: 'blockwise8',
   bits: 8,
   blockwise: true,
+  defaultBlockSize: 256,
   bytes: (length, blockSize) => length + 4 * blockCount(length, blockSize),
   create(sign, length, blockSize) {
     const map = stateMap(sign);

@@ -11,7 +11,7 @@
  */
 import type { StateSign } from '../optim/rule.js';
 
-export type StateFormat = 'float32' | 'blockwise8';
+export type StateFormat = 'float32' | 'blockwise8' | 'blockwise4';
 
 /** One state tensor in some format. */
 export interface StateStore {
@@ -38,6 +38,12 @@ export interface StateCodec<S extends StateStore = StateStore, E extends BaseSta
   readonly bits: number;
   /** Whether the state is stored in blocks that share a scale (then a kernel runs whole blocks). */
   readonly blockwise: boolean;
+  /**
+   * The block size a state of this format gets when the options give no `blockSize`
+   * (blockwise8 256, blockwise4 128; float32 is not block-wise: its number is only the
+   * kernels' chunk length).
+   */
+  readonly defaultBlockSize: number;
   /** Bytes a state of `length` elements takes at `blockSize`. */
   bytes(length: number, blockSize: number): number;
   /** A zero state. */

@@ -32,6 +32,7 @@ export const float32Codec: StateCodec<Float32State, Float32Entry> = {
   format: 'float32',
   bits: 32,
   blockwise: false,
+  defaultBlockSize: 256,
   bytes: (length) => 4 * length,
   create: (sign, length) => new Float32State(sign, new Float32Array(length)),
   owns: (s): s is Float32State => s instanceof Float32State,

@@ -24,3 +24,5 @@ export const QUANT_TABLE = {"cellLow":0,"cellHigh":16256,"map":0,"zeroCode":1024
 export const QUANT_TABLE_CELLS = 16257;
 export const QUANT_TABLE_FLAT = 131096;
 export const QUANT_TABLE_BYTES = 393240;
+/** The 4-bit codec's table layout (bytes): map, thresholds, map byte planes, zero code, negatives, sign nudge. */
+export const QUANT4_TABLE = {"map":0,"thresholds":64,"planes":128,"zeroCode":192,"negatives":196,"signNudge":200,"bytes":208} as const;

@@ -18,7 +18,7 @@
  * So decoding allocates at most the input's size in typed arrays (plus the parsed header) and
  * works in time linear in the input, and serialize(deserialize(b)) is b byte for byte.
  */
-import { STATE_DICT_FORMAT, STATE_DICT_VERSION, type StateDict } from '../optim/statedict.js';
+import { READABLE_STATE_DICT_VERSIONS, STATE_DICT_FORMAT, type StateDict } from '../optim/statedict.js';
 import { crc32 } from './crc32.js';
 
 const MAGIC = 'BITOPTSD';
@@ -102,7 +102,9 @@ function checkShape(d: Record<string, unknown>, fail: (path: (string | number)[]
     if (typeof v !== 'string' || v.length === 0) fail(path, `expected a non-empty string, got ${describe(v)}`);
   };
   if (d.format !== STATE_DICT_FORMAT) fail(['format'], `not a bitopt optimizer state: format must be ${JSON.stringify(STATE_DICT_FORMAT)}, got ${describe(d.format)}`);
-  if (d.version !== STATE_DICT_VERSION) fail(['version'], `unsupported state dict version ${describe(d.version)} (this build reads ${STATE_DICT_VERSION})`);
+  if (!READABLE_STATE_DICT_VERSIONS.includes(d.version as number)) {
+    fail(['version'], `unsupported state dict version ${describe(d.version)} (this build reads ${READABLE_STATE_DICT_VERSIONS.join(' and ')})`);
+  }
   str(d.optimizer, ['optimizer']);
   str(d.rule, ['rule']);
   arr(d.groups, ['groups']).forEach((g, i) => {

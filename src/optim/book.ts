@@ -17,6 +17,7 @@ import { num, type Coefficients, type Hyper, type UpdateRule } from './rule.js';
 import { codecForBits, float32Codec } from '../codecs/index.js';
 import { createState, type StateFormat, type StateStore } from './state.js';
 import {
+  checkStateDictVersion,
   parseTensorState,
   STATE_DICT_FORMAT,
   STATE_DICT_VERSION,
@@ -237,9 +238,7 @@ export class ParamBook<P, S = StateStore[], C = NormHistory> {
 
   /** How a new state of this parameter is stored (its options decide: optimBits, min8bitSize, blockSize). */
   storageFor(slot: ParamSlot<P, S, C>, h: Hyper = this.optionsFor(slot)): StorageChoice {
-    // Tensors below min8bitSize keep float32 state; the others take the codec optimBits selects.
-    const quantized = slot.length >= num(h, 'min8bitSize');
-    return { format: quantized ? codecForBits(num(h, 'optimBits')).format : float32Codec.format, blockSize: num(h, 'blockSize') };
+    return storageChoice(slot.length, h);
   }
 
   /** Zero states of this parameter in the format its options choose (CPU stores). */
@@ -303,6 +302,16 @@ export class ParamBook<P, S = StateStore[], C = NormHistory> {
   }
 }
 
+/**
+ * How a new state of a tensor of `length` elements is stored under options `h`: tensors below
+ * min8bitSize keep float32 state (in 8 and in 4 bits), the others take the codec optimBits
+ * selects, in blocks of `blockSize` or, when the options give none, the codec's default.
+ */
+export function storageChoice(length: number, h: Hyper): StorageChoice {
+  const codec = length >= num(h, 'min8bitSize') ? codecForBits(num(h, 'optimBits')) : float32Codec;
+  return { format: codec.format, blockSize: h.blockSize === undefined ? codec.defaultBlockSize : num(h, 'blockSize') };
+}
+
 /** A CPU tensor's checkpoint entry: its stores through the state codecs, and its clipping history (copies). */
 export function storedParts(slot: { state: StateStore[] | null; clip: NormHistory | null }): TensorParts {
   return {
@@ -322,7 +331,7 @@ export function parseStateDict(dict: unknown, layout: CheckpointLayout, whoLoads
   if (dict === null || typeof dict !== 'object') throw new Error(`${whoLoads}: expected a state dict object`);
   const d = dict as Partial<StateDict>;
   if (d.format !== STATE_DICT_FORMAT) throw new Error(`${whoLoads}: not a bitopt optimizer state (format ${JSON.stringify(d.format)})`);
-  if (d.version !== STATE_DICT_VERSION) throw new Error(`${whoLoads}: unsupported state dict version ${String(d.version)} (this build reads ${STATE_DICT_VERSION})`);
+  checkStateDictVersion(d.version, whoLoads);
   if (d.rule !== rule.name || d.optimizer !== className) {
     throw new Error(`${whoLoads}: state dict is from ${String(d.optimizer)} (rule '${String(d.rule)}'), this optimizer is ${className} (rule '${rule.name}')`);
   }
@@ -344,7 +353,7 @@ export function parseStateDict(dict: unknown, layout: CheckpointLayout, whoLoads
     if (!Number.isSafeInteger(param) || param < 0 || param >= lengths.length) throw new Error(`${whoLoads}: override for unknown parameter ${String(param)}`);
     return { param, options: check(o.options, `override of parameter ${param}`) };
   });
-  const tensors = d.tensors.map((t, i) => parseTensorState(t, rule, lengths[i], `tensor ${i}`));
+  const tensors = d.tensors.map((t, i) => parseTensorState(t, rule, lengths[i], `tensor ${i}`, d.version as number));
   return { groupOptions, overrides, tensors };
 }
 

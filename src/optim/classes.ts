@@ -1,7 +1,8 @@
 /**
  * The public optimizer classes. Names mirror the reference library (bitsandbytes): each is
- * an update rule plus defaults. The *8bit classes default to `optimBits: 8`, their twins to 32;
- * either can be switched with the `optimBits` option.
+ * an update rule plus defaults. The *8bit classes default to `optimBits: 8`, the *4bit classes
+ * to 4 (block-wise 4-bit states, blocks of 128 unless `blockSize` says otherwise), their float32
+ * twins to 32; any of them can be switched with the `optimBits` option.
  */
 import { Optimizer, type BaseOptions, type Params } from './optimizer.js';
 import { adagrad, adam, ademamix, lamb, lars, lion, radam, rmsprop, sgd } from './rules/index.js';
@@ -36,6 +37,7 @@ export interface AdEMAMixOptions extends BaseOptions {
   eps?: number;
 }
 
+const bits4 = { optimBits: 4 } as const;
 const bits8 = { optimBits: 8 } as const;
 const bits32 = { optimBits: 32 } as const;
 const adamW = { weightDecay: 1e-2 } as const;
@@ -141,5 +143,59 @@ export class RAdam8bit extends Optimizer<AdamOptions> {
 export class RAdam extends Optimizer<AdamOptions> {
   constructor(params: Params<AdamOptions>, options?: AdamOptions) {
     super(radam, params, options, { className: 'RAdam', defaults: bits32 });
+  }
+}
+
+// ---- 4-bit twins (docs/architecture.md §1.5): the same rules with block-wise 4-bit states ----
+/** Adam with 4-bit states: about 1.06 B/param of state at the default block of 128 (8-bit: 2.03, float32: 8). */
+export class Adam4bit extends Optimizer<AdamOptions> {
+  constructor(params: Params<AdamOptions>, options?: AdamOptions) {
+    super(adam, params, options, { className: 'Adam4bit', defaults: bits4 });
+  }
+}
+/** AdamW (weight decay 1e-2 by default) with 4-bit states. */
+export class AdamW4bit extends Optimizer<AdamOptions> {
+  constructor(params: Params<AdamOptions>, options?: AdamOptions) {
+    super(adam, params, options, { className: 'AdamW4bit', defaults: { ...bits4, ...adamW } });
+  }
+}
+export class SGD4bit extends Optimizer<SGDOptions> {
+  constructor(params: Params<SGDOptions>, options?: SGDOptions) {
+    super(sgd, params, options, { className: 'SGD4bit', defaults: bits4 });
+  }
+}
+export class RMSprop4bit extends Optimizer<RMSpropOptions> {
+  constructor(params: Params<RMSpropOptions>, options?: RMSpropOptions) {
+    super(rmsprop, params, options, { className: 'RMSprop4bit', defaults: bits4 });
+  }
+}
+export class Adagrad4bit extends Optimizer<AdagradOptions> {
+  constructor(params: Params<AdagradOptions>, options?: AdagradOptions) {
+    super(adagrad, params, options, { className: 'Adagrad4bit', defaults: bits4 });
+  }
+}
+export class Lion4bit extends Optimizer<LionOptions> {
+  constructor(params: Params<LionOptions>, options?: LionOptions) {
+    super(lion, params, options, { className: 'Lion4bit', defaults: bits4 });
+  }
+}
+export class LAMB4bit extends Optimizer<LAMBOptions> {
+  constructor(params: Params<LAMBOptions>, options?: LAMBOptions) {
+    super(lamb, params, options, { className: 'LAMB4bit', defaults: bits4 });
+  }
+}
+export class LARS4bit extends Optimizer<LARSOptions> {
+  constructor(params: Params<LARSOptions>, options?: LARSOptions) {
+    super(lars, params, options, { className: 'LARS4bit', defaults: bits4 });
+  }
+}
+export class AdEMAMix4bit extends Optimizer<AdEMAMixOptions> {
+  constructor(params: Params<AdEMAMixOptions>, options?: AdEMAMixOptions) {
+    super(ademamix, params, options, { className: 'AdEMAMix4bit', defaults: bits4 });
+  }
+}
+export class RAdam4bit extends Optimizer<AdamOptions> {
+  constructor(params: Params<AdamOptions>, options?: AdamOptions) {
+    super(radam, params, options, { className: 'RAdam4bit', defaults: bits4 });
   }
 }

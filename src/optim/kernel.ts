@@ -46,7 +46,26 @@ export interface CpuKernel {
    * optimizer's states behind its back.
    */
   placeStates?(states: StateStore[]): StateStore[];
+  /**
+   * Allocates now everything that `update` (and `directionNorms` where `norms` is set) of these
+   * jobs will need (scratch, staging, tables), or throws, e.g. out of memory or an unusable
+   * array. The optimizer calls it before it changes anything in a step, so that a step either
+   * throws with nothing changed or runs to the end (docs/reliability.md, invariant 1).
+   */
+  reserve?(jobs: readonly ReservedJob[]): void;
+  /**
+   * The object that identifies the memory `view` lies in when that is not `view.buffer`
+   * (a WebAssembly memory hands out a new buffer object each time it grows), for the
+   * optimizer's aliasing check; undefined for ordinary arrays.
+   */
+  aliasKey?(view: ArrayBufferView): object | undefined;
 }
+
+/** What `reserve` learns of a job before its coefficients are known. */
+export type ReservedJob = Pick<UpdateJob, 'rule' | 'param' | 'grad' | 'states' | 'blockSize'> & {
+  /** The job also runs `directionNorms` (a trust-ratio rule). */
+  norms: boolean;
+};
 
 let factory: (() => CpuKernel) | null = null;
 

@@ -7,6 +7,7 @@
 import { ParamBook, storedParts, type OptimizerIdentity, type ParamSlot } from './book.js';
 import { finiteNorm, NormHistory } from './clipping.js';
 import { createCpuKernel, type CpuKernel, type DirectionNorms, type UpdateJob } from './kernel.js';
+import { findOverlap } from './aliasing.js';
 import type { Hyper, UpdateRule } from './rule.js';
 import { codecOf } from '../codecs/index.js';
 import type { StateStore } from './state.js';
@@ -18,9 +19,9 @@ export type { OptimizerIdentity } from './book.js';
 export interface BaseOptions {
   lr?: number;
   weightDecay?: number;
-  /** 8 (default for the *8bit classes): block-wise 8-bit state. 32: float32 state. */
-  optimBits?: 8 | 32;
-  /** Elements per quantization block, a power of two in [64, 4096]. Default 256. */
+  /** 8 (default for the *8bit classes): block-wise 8-bit state. 4 (the *4bit classes): block-wise 4-bit state. 32: float32 state. */
+  optimBits?: 4 | 8 | 32;
+  /** Elements per quantization block, a power of two in [64, 4096]. Default: the state codec's (256 in 8 bits, 128 in 4 bits). */
   blockSize?: number;
   /** Tensors with fewer elements keep float32 state. Default 4096. */
   min8bitSize?: number;
@@ -43,6 +44,15 @@ export interface OptimizerDescription {
 }
 
 type Slot = ParamSlot<Float32Array, StateStore[], NormHistory>;
+
+/** One tensor of a step after checks and allocation, before anything is committed. */
+interface PlannedJob {
+  slot: Slot;
+  grad: Float32Array;
+  options: Hyper;
+  states: StateStore[];
+  blockSize: number;
+}
 
 /** Passed as `params`, makes the constructor report the class's identity (thrown, so no instance exists). */
 const DESCRIBE = Symbol('bitopt.describeOptimizerClass');
@@ -103,6 +113,13 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
         this.book.add(p, p.length, group);
       });
     });
+    this.refuseAliasing(this.book.params, 'the constructor');
+  }
+
+  /** Parameters that share memory would be updated twice, each from a state of its own: refused. */
+  private refuseAliasing(params: readonly Float32Array[], where: string, key?: (a: ArrayBufferView) => object | undefined): void {
+    const hit = findOverlap(params.map((view, i) => ({ view, what: `parameter ${i}` })), key);
+    if (hit) throw new Error(`${this.className} (${where}): ${hit[0]} and ${hit[1]} share memory (views of one buffer that overlap); each parameter needs memory of its own`);
   }
 
   /** Defaults of this optimizer after the constructor's options. */
@@ -143,6 +160,7 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
     this.idle('addParam');
     if (!(param instanceof Float32Array)) throw new Error(`${this.className}.addParam: the parameter must be a Float32Array, got ${typeName(param)}`);
     if (this.book.has(param)) throw new Error(`${this.className}.addParam: the array is already a parameter`);
+    this.refuseAliasing([...this.book.params, param], 'addParam');
     const { slot, restored } = this.book.join(param, param.length, init);
     if (restored) {
       slot.state = restored.states;
@@ -163,22 +181,30 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
 
   /**
    * One optimizer step: `grads[i]` is the gradient of `params[i]`; a null (or undefined) entry
-   * skips that parameter (its values, state and step count stay). Every gradient is checked
-   * before any parameter or state changes.
+   * skips that parameter (its values, state and step count stay). A step is transactional
+   * (docs/reliability.md, invariant 1): every gradient and parameter is checked and every
+   * allocation made before any parameter, state or step count changes, so a step that throws
+   * leaves the optimizer exactly as it was.
    */
   async step(grads: (Float32Array | null | undefined)[]): Promise<void> {
-    this.checkGrads(grads);
+    // The list is read once, now: changing the caller's array later does not change this step.
+    const list = this.checkGrads(grads);
     // Steps run one at a time, in call order: a step called before the previous one finished
     // (not awaited) waits for it instead of interleaving with it tensor by tensor.
     const previous = this.running;
     const run = (async () => {
       if (previous) await previous.catch(() => undefined);
       const kernel = this.cpuKernel;
-      for (const slot of this.book.slots) {
-        const job = this.prepareJob(slot, grads[slot.index], kernel);
-        if (!job) continue;
-        if (job.maxUnorm > 0) applyTrustRatio(job, await kernel.directionNorms(job));
-        await kernel.update(job);
+      // Checked again when the step runs: buffers may have been resized or detached meanwhile.
+      for (const planned of this.planStep(list, kernel)) {
+        const job = this.startJob(planned);
+        // A synchronous kernel's result is not awaited, so no other code runs between tensors.
+        if (job.maxUnorm > 0) {
+          const norms = kernel.directionNorms(job);
+          applyTrustRatio(job, norms instanceof Promise ? await norms : norms);
+        }
+        const done = kernel.update(job);
+        if (done instanceof Promise) await done;
       }
     })();
     this.running = run;
@@ -200,26 +226,77 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
    */
   stepSync(grads: (Float32Array | null | undefined)[]): void {
     this.idle('stepSync');
-    this.checkGrads(grads);
+    const list = this.checkGrads(grads);
     const kernel = this.cpuKernel;
-    for (const slot of this.book.slots) {
-      const job = this.prepareJob(slot, grads[slot.index], kernel);
-      if (!job) continue;
+    for (const planned of this.planStep(list, kernel)) {
+      const job = this.startJob(planned);
       if (job.maxUnorm > 0) applyTrustRatio(job, notPromise(kernel.directionNorms(job), kernel.name));
       notPromise(kernel.update(job), kernel.name);
     }
   }
 
-  private checkGrads(grads: (Float32Array | null | undefined)[]): void {
+  /** The gradient list, read once and checked: an array of one Float32Array (or null) per parameter, no holes. */
+  private checkGrads(grads: (Float32Array | null | undefined)[]): (Float32Array | null)[] {
     const slots = this.book.slots;
     if (!Array.isArray(grads)) throw new Error(`${this.className}.step: grads must be an array of Float32Array`);
     if (grads.length !== slots.length) throw new Error(`${this.className}.step: got ${grads.length} gradients for ${slots.length} parameters`);
-    grads.forEach((g, i) => {
-      if (g == null) return;
-      if (!(g instanceof Float32Array)) throw new Error(`${this.className}.step: gradient ${i} must be a Float32Array, got ${typeName(g)}`);
-      const n = slots[i].length;
-      if (g.length !== n) throw new Error(`${this.className}.step: gradient ${i} has ${g.length} elements but its parameter has ${n}`);
+    const list: (Float32Array | null)[] = [];
+    for (let i = 0; i < slots.length; i++) {
+      // A hole is not a skip: forEach and map pass over it silently, so it is refused here.
+      if (!Object.hasOwn(grads, i)) throw new Error(`${this.className}.step: gradient ${i} is missing (a hole in a sparse array); pass null to skip a parameter`);
+      const g = grads[i];
+      if (g != null && !(g instanceof Float32Array)) throw new Error(`${this.className}.step: gradient ${i} must be a Float32Array, got ${typeName(g)}`);
+      list.push(g ?? null);
+    }
+    this.checkLengths(list);
+    return list;
+  }
+
+  /** Every stepped parameter and its gradient have the parameter's length (a resized or detached buffer does not). */
+  private checkLengths(list: readonly (Float32Array | null)[]): void {
+    this.book.slots.forEach((slot, i) => {
+      const g = list[i];
+      if (g === null) return;
+      if (slot.param.length !== slot.length) {
+        throw new Error(`${this.className}.step: parameter ${i} has ${slot.param.length} elements but had ${slot.length} (its buffer was resized or detached); give it back its length, or replaceParam() with an array of ${slot.length}`);
+      }
+      if (g.length !== slot.length) {
+        throw new Error(`${this.className}.step: gradient ${i} has ${g.length} elements but its parameter has ${slot.length}${g.byteLength === 0 && g.length === 0 ? ' (a detached buffer?)' : ''}`);
+      }
     });
+  }
+
+  /**
+   * Checks and reserves everything a step needs, changing nothing: lengths (again, at run
+   * time), memory shared by parameters or by a gradient and a parameter, new states, states
+   * placed in the kernel's memory and the kernel's own buffers. Throws before the first change.
+   */
+  private planStep(list: readonly (Float32Array | null)[], kernel: CpuKernel): PlannedJob[] {
+    this.checkLengths(list);
+    const key = kernel.aliasKey?.bind(kernel);
+    const params = this.book.params;
+    this.refuseAliasing(params, 'step', key);
+    // A gradient sharing memory with a parameter would change while the step writes it.
+    const views = params.map((view, i) => ({ view, what: `parameter ${i}` }));
+    list.forEach((g, i) => {
+      if (g === null || g.length === 0) return;
+      const hit = findOverlap([...views, { view: g, what: `gradient ${i}` }], key);
+      if (hit) throw new Error(`${this.className}.step: ${hit[1]} shares memory with ${hit[0]}; pass a gradient in memory of its own (a copy)`);
+    });
+    const planned: PlannedJob[] = [];
+    for (const slot of this.book.slots) {
+      const grad = list[slot.index];
+      if (grad === null || slot.length === 0) continue;
+      const options = this.book.optionsFor(slot);
+      const fresh = slot.state ?? this.book.createStores(slot, options);
+      // The kernel may keep states in its own memory (the WebAssembly kernel: no copy per step).
+      const states = kernel.placeStates?.(fresh) ?? fresh;
+      // A restored checkpoint's 8-bit states keep the block size they were written with.
+      const blockSize = states.map((s) => codecOf(s).blockSizeOf(s)).find((b) => b !== null) ?? this.book.storageFor(slot, options).blockSize;
+      planned.push({ slot, grad, options, states, blockSize });
+    }
+    kernel.reserve?.(planned.map((p) => ({ rule: this.rule, param: p.slot.param, grad: p.grad, states: p.states, blockSize: p.blockSize, norms: this.rule.usesTrustRatio === true })));
+    return planned;
   }
 
   /**
@@ -234,33 +311,20 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
       throw new Error(`${this.className}.replaceParam: parameter ${index} needs a Float32Array of ${slot.length} elements`);
     }
     if (slot.param !== param && this.book.has(param)) throw new Error(`${this.className}.replaceParam: the array is already another parameter`);
+    this.refuseAliasing(this.book.params.map((p, i) => (i === index ? param : p)), 'replaceParam');
     this.book.replace(slot, param);
   }
 
-  /** The update job of one tensor (null for an empty one or no gradient); advances its step count. */
-  private prepareJob(slot: Slot, grad: Float32Array | null | undefined, kernel: CpuKernel): (UpdateJob & { maxUnorm: number }) | null {
-    if (grad == null || slot.length === 0) return null;
-    const h = this.book.optionsFor(slot);
-    slot.state ??= this.book.createStores(slot, h);
-    // The kernel may keep states in its own memory (the WebAssembly kernel: no copy per step).
-    const states = (slot.state = kernel.placeStates?.(slot.state) ?? slot.state);
-    const t = this.book.advance(slot, h);
+  /** Commits one planned tensor (its states, one more step, its clipping history) and returns its job. */
+  private startJob({ slot, grad, options, states, blockSize }: PlannedJob): UpdateJob & { maxUnorm: number } {
+    slot.state = states;
+    const t = this.book.advance(slot, options);
     let gradScale = 1;
     if (t.percentile < 100) {
       slot.clip ??= new NormHistory();
       gradScale = slot.clip.record(finiteNorm(grad), t.percentile);
     }
-    return {
-      rule: this.rule,
-      param: slot.param,
-      grad,
-      states,
-      coefficients: t.coefficients,
-      gradScale,
-      // A restored checkpoint's 8-bit states keep the block size they were written with.
-      blockSize: states.map((s) => codecOf(s).blockSizeOf(s)).find((b) => b !== null) ?? this.book.storageFor(slot, h).blockSize,
-      maxUnorm: t.maxUnorm,
-    };
+    return { rule: this.rule, param: slot.param, grad, states, coefficients: t.coefficients, gradScale, blockSize, maxUnorm: t.maxUnorm };
   }
 
   /** Bytes of optimizer state held now (codes, absmax and float32 states). */

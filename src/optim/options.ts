@@ -7,15 +7,23 @@ import type { Hyper, UpdateRule } from './rule.js';
 
 /** Options every optimizer accepts, with their defaults. */
 export const FRAMEWORK_DEFAULTS = {
-  /** 8: block-wise 8-bit state; 32: float32 state. */
+  /** 8: block-wise 8-bit state; 4: block-wise 4-bit state; 32: float32 state. */
   optimBits: 8,
-  /** Elements per quantization block (power of two in [64, 4096]). */
-  blockSize: 256,
-  /** Tensors with fewer elements keep float32 state. */
+  /** Tensors with fewer elements keep float32 state (in 8 and in 4 bits). */
   min8bitSize: 4096,
   /** Clip a gradient whose norm exceeds this percentile of the tensor's last 100 norms; 100 = off. */
   percentileClipping: 100,
 } as const;
+
+/**
+ * Options accepted without a default: when none is given, what they decide comes from
+ * elsewhere. `blockSize` (elements per quantization block, a power of two in [64, 4096]):
+ * the state codec's `defaultBlockSize` (256 in 8 bits, 128 in 4 bits).
+ */
+export const OPTIONS_WITHOUT_DEFAULT = ['blockSize'] as const;
+
+/** The `optimBits` values, each selecting a state codec (src/codecs). */
+export const OPTIM_BITS = [4, 8, 32] as const;
 
 /** Options that decide how a state is stored: fixed once the state exists. */
 export const STORAGE_OPTIONS = ['optimBits', 'blockSize', 'min8bitSize'] as const;
@@ -61,7 +69,7 @@ function validateOption(name: string, v: unknown, expected: unknown, who: string
     case 'momentum':
       return unitInterval(name, v, who);
     case 'optimBits':
-      if (v !== 8 && v !== 32) throw new Error(`${who}: optimBits must be 8 or 32, got ${String(v)}`);
+      if (!(OPTIM_BITS as readonly unknown[]).includes(v)) throw new Error(`${who}: optimBits must be 4, 8 or 32, got ${shown(v)}`);
       return;
     case 'blockSize':
       return validateBlockSize(v, `${who}: blockSize`);
@@ -102,8 +110,8 @@ export function checkOptions(options: unknown, defaults: Hyper, who: string, ign
   for (const [name, value] of Object.entries(options)) {
     if (ignore.includes(name)) continue;
     // Own names only: 'constructor', 'toString' or a JSON '__proto__' are not options.
-    if (!Object.hasOwn(defaults, name)) {
-      throw new Error(`${who}: unknown option '${name}' (accepted: ${Object.keys(defaults).join(', ')})`);
+    if (!Object.hasOwn(defaults, name) && !(OPTIONS_WITHOUT_DEFAULT as readonly string[]).includes(name)) {
+      throw new Error(`${who}: unknown option '${name}' (accepted: ${[...Object.keys(defaults), ...OPTIONS_WITHOUT_DEFAULT].join(', ')})`);
     }
     if (value === undefined) continue;
     validateOption(name, value, defaults[name], who);

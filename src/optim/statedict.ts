@@ -8,7 +8,22 @@ import { CLIP_HISTORY, NormHistory } from './clipping.js';
 import type { StateSign, UpdateRule } from './rule.js';
 
 export const STATE_DICT_FORMAT = 'bitopt.optimizer-state';
-export const STATE_DICT_VERSION = 1;
+/**
+ * The version this build writes. 2 added 4-bit states (`blockwise4`); version-1 dicts (float32
+ * and blockwise8 states only) read unchanged.
+ */
+export const STATE_DICT_VERSION = 2;
+/** Versions this build reads. */
+export const READABLE_STATE_DICT_VERSIONS: readonly number[] = [1, 2];
+/** The state formats a dict of each older version may hold (newer formats came later). */
+const FORMATS_BY_VERSION: Readonly<Record<number, readonly string[]>> = { 1: ['float32', 'blockwise8'] };
+
+/** Throws unless this build reads state dicts of `version` (`who: ...` names the fix). */
+export function checkStateDictVersion(version: unknown, who: string): void {
+  if (!READABLE_STATE_DICT_VERSIONS.includes(version as number)) {
+    throw new Error(`${who}: unsupported state dict version ${String(version)} (this build reads ${READABLE_STATE_DICT_VERSIONS.join(' and ')}; a newer bitopt wrote it?)`);
+  }
+}
 
 /** A state's entry: `format`, `sign` and its codec's fields (see src/codecs). */
 export type { StateEntry };
@@ -26,7 +41,8 @@ export interface TensorStateDict {
 
 export interface StateDict {
   format: typeof STATE_DICT_FORMAT;
-  version: typeof STATE_DICT_VERSION;
+  /** STATE_DICT_VERSION when written by this build; 1 for older checkpoints. */
+  version: number;
   /** Class that wrote it, e.g. 'Adam8bit'. */
   optimizer: string;
   /** Update rule, e.g. 'adam'. */
@@ -47,12 +63,16 @@ function fail(where: string, what: string): never {
   return entryError(where, what);
 }
 
-/** Validates one tensor's entry against `rule` and a parameter of `length`; returns fresh stores. */
+/**
+ * Validates one tensor's entry against `rule` and a parameter of `length` (of a dict of
+ * `version`: the formats it may hold); returns fresh stores.
+ */
 export function parseTensorState(
   t: unknown,
   rule: UpdateRule,
   length: number,
   where: string,
+  version: number = STATE_DICT_VERSION,
 ): { step: number; states: StateStore[] | null; clip: NormHistory | null } {
   if (t === null || typeof t !== 'object') fail(where, 'missing');
   const e = t as Partial<TensorStateDict>;
@@ -62,7 +82,7 @@ export function parseTensorState(
   if (e.step === 0 ? e.states.length !== 0 : e.states.length !== rule.states.length) {
     fail(where, `expected ${e.step === 0 ? 0 : rule.states.length} states for '${rule.name}' at step ${e.step}, got ${e.states.length}`);
   }
-  const states = e.states.map((raw, k) => parseStateEntry(raw, rule.states[k], length, `${where}.states[${k}]`));
+  const states = e.states.map((raw, k) => parseStateEntry(raw, rule.states[k], length, `${where}.states[${k}]`, version));
   const formats = new Set(states.map((s) => s.format));
   if (formats.size > 1) fail(where, `a tensor's states share one format, got ${[...formats].join(' and ')}`);
   const blockSizes = new Set(states.map((s) => codecOf(s).blockSizeOf(s)).filter((b) => b !== null));
@@ -78,11 +98,13 @@ export function parseTensorState(
   return { step: e.step, states: states.length ? states : null, clip };
 }
 
-function parseStateEntry(raw: unknown, sign: StateSign, length: number, where: string): StateStore {
+function parseStateEntry(raw: unknown, sign: StateSign, length: number, where: string, version: number): StateStore {
   if (raw === null || typeof raw !== 'object') fail(where, 'missing');
   const e = raw as Record<string, unknown>;
   if (e.sign !== sign) fail(where, `sign must be '${sign}', got ${String(e.sign)}`);
   const codec = codecByFormat(e.format);
   if (!codec) fail(where, `unknown state format ${JSON.stringify(e.format)}`);
+  const older = FORMATS_BY_VERSION[version];
+  if (older && !older.includes(codec.format)) fail(where, `state format '${codec.format}' does not exist in version ${version} state dicts (version ${STATE_DICT_VERSION} added it)`);
   return codec.fromEntry(e, sign, length, where);
 }

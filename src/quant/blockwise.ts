@@ -3,7 +3,7 @@
  * float32 absmax and one 8-bit code per element, the index of the map value nearest x/absmax.
  * This is the readable reference; the optimizer kernels call the per-block helpers below.
  */
-import { MAP_SIZE, validateMap } from './maps.js';
+import { validateMap } from './maps.js';
 
 export const MIN_BLOCK_SIZE = 64;
 export const MAX_BLOCK_SIZE = 4096;
@@ -36,12 +36,13 @@ export function blockCount(length: number, blockSize: number): number {
   return Math.ceil(length / blockSize);
 }
 
-/** Index of the map value nearest to `v` (binary search over the sorted map; ties go low). */
+/** Index of the map value nearest to `v` (binary search over the sorted map of any size; ties go low). */
 export function nearestCode(map: Float32Array, v: number): number {
+  const last = map.length - 1;
   if (!(v > map[0])) return 0; // also maps NaN to 0; callers never pass NaN
-  if (v >= map[MAP_SIZE - 1]) return MAP_SIZE - 1;
+  if (v >= map[last]) return last;
   let lo = 0;
-  let hi = MAP_SIZE - 1;
+  let hi = last;
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
     if (map[mid] <= v) lo = mid;
@@ -69,7 +70,7 @@ export function nudgeCode(map: Float32Array, code: number, x: number, nudge: Sta
     if (x < 0 && q >= 0) return code - 1;
   } else if (nudge === 'positive') {
     // Finite x only: +Infinity (an overflowed state, saturated by the caller) is left as it was.
-    if (x > 0 && x < Infinity && map[code] <= 0 && code < MAP_SIZE - 1) return code + 1;
+    if (x > 0 && x < Infinity && map[code] <= 0 && code < map.length - 1) return code + 1;
   }
   return code;
 }

@@ -1,5 +1,6 @@
 /**
- * Quantization maps: 256 float32 values, sorted ascending, that an 8-bit code indexes.
+ * Quantization maps: 2^bits float32 values, sorted ascending, that a code indexes (256 for the
+ * 8-bit codec, 16 for the 4-bit one).
  * docs/architecture.md §1.1 is normative; every intermediate is rounded to float32 as the reference does.
  */
 
@@ -7,6 +8,9 @@ const f32 = Math.fround;
 
 /** Number of codes in an 8-bit map. */
 export const MAP_SIZE = 256;
+
+/** Number of codes in a 4-bit map. */
+export const MAP_SIZE_4BIT = 16;
 
 /**
  * float32 `linspace(start, end, steps)` computed the way the reference (PyTorch's CPU kernel)
@@ -79,11 +83,11 @@ export function createLinearMap(signed = true, totalBits = 8): Float32Array {
   return linspaceFloat32(signed ? -1 : 0, 1, 2 ** totalBits);
 }
 
-/** Throws unless `map` is a usable 256-entry map: finite, sorted ascending, within [-1, 1]. */
-export function validateMap(map: unknown, what = 'map'): asserts map is Float32Array {
+/** Throws unless `map` is a usable map of `size` entries (256: 8-bit): finite, sorted ascending, within [-1, 1]. */
+export function validateMap(map: unknown, what = 'map', size = MAP_SIZE): asserts map is Float32Array {
   if (!(map instanceof Float32Array)) throw new Error(`${what} must be a Float32Array`);
-  if (map.length !== MAP_SIZE) throw new Error(`${what} must have ${MAP_SIZE} values, got ${map.length}`);
-  for (let i = 0; i < MAP_SIZE; i++) {
+  if (map.length !== size) throw new Error(`${what} must have ${size} values, got ${map.length}`);
+  for (let i = 0; i < size; i++) {
     const v = map[i];
     if (!Number.isFinite(v) || v < -1 || v > 1) throw new Error(`${what}[${i}] = ${v} is outside [-1, 1]`);
     if (i > 0 && v < map[i - 1]) throw new Error(`${what} is not sorted ascending at index ${i}`);

@@ -1,12 +1,14 @@
 /**
  * The optimizers as `tf.Optimizer` subclasses, registered for tfjs serialization under
- * 'bitopt.<Class>' (tfjs's own 'Adam', 'SGD', ... keep their names), and lower-case factories:
+ * 'bitopt.<Class>' (tfjs's own 'Adam', 'SGD', ... keep their names). A class takes one options
+ * object, bitsandbytes-style with bitopt's defaults (`new Adam8bit({ lr: 1e-3 })`, eps 1e-8),
+ * in bitopt's keys or tfjs's (`learningRate`, `beta1`, ...; ./tfjs-names.ts).
  *
- *   model.compile({ optimizer: tf.train.adam(1e-3), loss });   // before
- *   model.compile({ optimizer: bitopt.adam8bit(1e-3), loss });  // after
- *
- * The factories take the learning rate and then the core options (betas, eps, weightDecay,
- * blockSize, optimBits, min8bitSize, percentileClipping, ...).
+ * The factories named after a `tf.train` factory (adam, sgd, momentum, ...) are in
+ * ./factories.ts, with tf.train's signatures and defaults. Here are the factories of the rules
+ * tf.train does not have (adamW, lion, lamb, lars, ademamix, radam): they take the learning rate
+ * and then the core options (betas, eps, weightDecay, blockSize, optimBits, min8bitSize,
+ * percentileClipping, ...), with bitsandbytes' defaults.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as core from '../optim/classes.js';
@@ -20,20 +22,12 @@ export class Adam8bit extends BitoptOptimizer<AdamOptions> {
     super(core.Adam8bit, options);
   }
 }
-/** `adam8bit(1e-3)`: 8-bit Adam. */
-export function adam8bit(learningRate?: number, options: Omit<AdamOptions, 'lr'> = {}): Adam8bit {
-  return new Adam8bit(learningRate === undefined ? options : { ...options, lr: learningRate });
-}
 /** Adam with float32 state, as a tf.Optimizer. */
 export class Adam extends BitoptOptimizer<AdamOptions> {
   static className = 'bitopt.Adam';
   constructor(options?: AdamOptions) {
     super(core.Adam, options);
   }
-}
-/** `adam(1e-3)`: Adam with float32 state. */
-export function adam(learningRate?: number, options: Omit<AdamOptions, 'lr'> = {}): Adam {
-  return new Adam(learningRate === undefined ? options : { ...options, lr: learningRate });
 }
 /** 8-bit AdamW (decoupled weight decay 1e-2 by default), as a tf.Optimizer. */
 export class AdamW8bit extends BitoptOptimizer<AdamOptions> {
@@ -64,20 +58,12 @@ export class SGD8bit extends BitoptOptimizer<SGDOptions> {
     super(core.SGD8bit, options);
   }
 }
-/** `sgd8bit(1e-3)`: 8-bit SGD with momentum. */
-export function sgd8bit(learningRate?: number, options: Omit<SGDOptions, 'lr'> = {}): SGD8bit {
-  return new SGD8bit(learningRate === undefined ? options : { ...options, lr: learningRate });
-}
 /** SGD with momentum, float32 state, as a tf.Optimizer. */
 export class SGD extends BitoptOptimizer<SGDOptions> {
   static className = 'bitopt.SGD';
   constructor(options?: SGDOptions) {
     super(core.SGD, options);
   }
-}
-/** `sgd(1e-3)`: SGD with momentum, float32 state. */
-export function sgd(learningRate?: number, options: Omit<SGDOptions, 'lr'> = {}): SGD {
-  return new SGD(learningRate === undefined ? options : { ...options, lr: learningRate });
 }
 /** 8-bit RMSprop, as a tf.Optimizer. */
 export class RMSprop8bit extends BitoptOptimizer<RMSpropOptions> {
@@ -86,20 +72,12 @@ export class RMSprop8bit extends BitoptOptimizer<RMSpropOptions> {
     super(core.RMSprop8bit, options);
   }
 }
-/** `rmsprop8bit(1e-3)`: 8-bit RMSprop. */
-export function rmsprop8bit(learningRate?: number, options: Omit<RMSpropOptions, 'lr'> = {}): RMSprop8bit {
-  return new RMSprop8bit(learningRate === undefined ? options : { ...options, lr: learningRate });
-}
 /** RMSprop with float32 state, as a tf.Optimizer. */
 export class RMSprop extends BitoptOptimizer<RMSpropOptions> {
   static className = 'bitopt.RMSprop';
   constructor(options?: RMSpropOptions) {
     super(core.RMSprop, options);
   }
-}
-/** `rmsprop(1e-3)`: RMSprop with float32 state. */
-export function rmsprop(learningRate?: number, options: Omit<RMSpropOptions, 'lr'> = {}): RMSprop {
-  return new RMSprop(learningRate === undefined ? options : { ...options, lr: learningRate });
 }
 /** 8-bit Adagrad, as a tf.Optimizer. */
 export class Adagrad8bit extends BitoptOptimizer<AdagradOptions> {
@@ -108,20 +86,12 @@ export class Adagrad8bit extends BitoptOptimizer<AdagradOptions> {
     super(core.Adagrad8bit, options);
   }
 }
-/** `adagrad8bit(1e-3)`: 8-bit Adagrad. */
-export function adagrad8bit(learningRate?: number, options: Omit<AdagradOptions, 'lr'> = {}): Adagrad8bit {
-  return new Adagrad8bit(learningRate === undefined ? options : { ...options, lr: learningRate });
-}
 /** Adagrad with float32 state, as a tf.Optimizer. */
 export class Adagrad extends BitoptOptimizer<AdagradOptions> {
   static className = 'bitopt.Adagrad';
   constructor(options?: AdagradOptions) {
     super(core.Adagrad, options);
   }
-}
-/** `adagrad(1e-3)`: Adagrad with float32 state. */
-export function adagrad(learningRate?: number, options: Omit<AdagradOptions, 'lr'> = {}): Adagrad {
-  return new Adagrad(learningRate === undefined ? options : { ...options, lr: learningRate });
 }
 /** 8-bit Lion, as a tf.Optimizer. */
 export class Lion8bit extends BitoptOptimizer<LionOptions> {
@@ -211,7 +181,6 @@ export class AdEMAMix extends BitoptOptimizer<AdEMAMixOptions> {
 export function ademamix(learningRate?: number, options: Omit<AdEMAMixOptions, 'lr'> = {}): AdEMAMix {
   return new AdEMAMix(learningRate === undefined ? options : { ...options, lr: learningRate });
 }
-/** Every class, by its core name. */
 /** 8-bit RAdam (torch.optim.RAdam), as a tf.Optimizer. */
 export class RAdam8bit extends BitoptOptimizer<AdamOptions> {
   static className = 'bitopt.RAdam8bit';
@@ -235,6 +204,162 @@ export function radam(learningRate?: number, options: Omit<AdamOptions, 'lr'> = 
   return new RAdam(learningRate === undefined ? options : { ...options, lr: learningRate });
 }
 
-export const TFJS_OPTIMIZERS = { Adam8bit, Adam, AdamW8bit, AdamW, SGD8bit, SGD, RMSprop8bit, RMSprop, Adagrad8bit, Adagrad, Lion8bit, Lion, LAMB8bit, LAMB, LARS8bit, LARS, AdEMAMix8bit, AdEMAMix, RAdam8bit, RAdam } as const;
+/** 4-bit Adam, as a tf.Optimizer (docs/architecture.md §1.5). */
+export class Adam4bit extends BitoptOptimizer<AdamOptions> {
+  static className = 'bitopt.Adam4bit';
+  constructor(options?: AdamOptions) {
+    super(core.Adam4bit, options);
+  }
+}
+
+/** 4-bit AdamW (decoupled weight decay 1e-2 by default), as a tf.Optimizer (docs/architecture.md §1.5). */
+export class AdamW4bit extends BitoptOptimizer<AdamOptions> {
+  static className = 'bitopt.AdamW4bit';
+  constructor(options?: AdamOptions) {
+    super(core.AdamW4bit, options);
+  }
+}
+
+/** 4-bit SGD with momentum, as a tf.Optimizer (docs/architecture.md §1.5). */
+export class SGD4bit extends BitoptOptimizer<SGDOptions> {
+  static className = 'bitopt.SGD4bit';
+  constructor(options?: SGDOptions) {
+    super(core.SGD4bit, options);
+  }
+}
+
+/** 4-bit RMSprop, as a tf.Optimizer (docs/architecture.md §1.5). */
+export class RMSprop4bit extends BitoptOptimizer<RMSpropOptions> {
+  static className = 'bitopt.RMSprop4bit';
+  constructor(options?: RMSpropOptions) {
+    super(core.RMSprop4bit, options);
+  }
+}
+
+/** 4-bit Adagrad, as a tf.Optimizer (docs/architecture.md §1.5). */
+export class Adagrad4bit extends BitoptOptimizer<AdagradOptions> {
+  static className = 'bitopt.Adagrad4bit';
+  constructor(options?: AdagradOptions) {
+    super(core.Adagrad4bit, options);
+  }
+}
+
+/** 4-bit Lion, as a tf.Optimizer (docs/architecture.md §1.5). */
+export class Lion4bit extends BitoptOptimizer<LionOptions> {
+  static className = 'bitopt.Lion4bit';
+  constructor(options?: LionOptions) {
+    super(core.Lion4bit, options);
+  }
+}
+
+/** 4-bit LAMB, as a tf.Optimizer (docs/architecture.md §1.5). */
+export class LAMB4bit extends BitoptOptimizer<LAMBOptions> {
+  static className = 'bitopt.LAMB4bit';
+  constructor(options?: LAMBOptions) {
+    super(core.LAMB4bit, options);
+  }
+}
+
+/** 4-bit LARS, as a tf.Optimizer (docs/architecture.md §1.5). */
+export class LARS4bit extends BitoptOptimizer<LARSOptions> {
+  static className = 'bitopt.LARS4bit';
+  constructor(options?: LARSOptions) {
+    super(core.LARS4bit, options);
+  }
+}
+
+/** 4-bit AdEMAMix, as a tf.Optimizer (docs/architecture.md §1.5). */
+export class AdEMAMix4bit extends BitoptOptimizer<AdEMAMixOptions> {
+  static className = 'bitopt.AdEMAMix4bit';
+  constructor(options?: AdEMAMixOptions) {
+    super(core.AdEMAMix4bit, options);
+  }
+}
+
+/** 4-bit RAdam, as a tf.Optimizer (docs/architecture.md §1.5). */
+export class RAdam4bit extends BitoptOptimizer<AdamOptions> {
+  static className = 'bitopt.RAdam4bit';
+  constructor(options?: AdamOptions) {
+    super(core.RAdam4bit, options);
+  }
+}
+
+/** `adamW4bit(1e-3)`: 4-bit AdamW (decoupled weight decay 1e-2 by default). */
+export function adamW4bit(learningRate?: number, options: Omit<AdamOptions, 'lr'> = {}): AdamW4bit {
+  return new AdamW4bit(learningRate === undefined ? options : { ...options, lr: learningRate });
+}
+
+/** tfjs's properties of the classes whose rule has betas and eps (./tfjs-names.ts). */
+interface BetasEpsilon {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+/** The property of the momentum classes (SGD, LARS). */
+interface Momentum {
+  momentum: number;
+}
+/* eslint-disable @typescript-eslint/no-empty-object-type -- declaration merging: the properties BitoptOptimizer defines at run time */
+export interface Adam8bit extends BetasEpsilon {}
+export interface Adam extends BetasEpsilon {}
+export interface AdamW8bit extends BetasEpsilon {}
+export interface AdamW extends BetasEpsilon {}
+export interface LAMB8bit extends BetasEpsilon {}
+export interface LAMB extends BetasEpsilon {}
+export interface RAdam8bit extends BetasEpsilon {}
+export interface RAdam extends BetasEpsilon {}
+export interface AdEMAMix8bit extends BetasEpsilon {
+  beta3: number;
+}
+export interface AdEMAMix extends BetasEpsilon {
+  beta3: number;
+}
+export interface Lion8bit {
+  beta1: number;
+  beta2: number;
+}
+export interface Lion {
+  beta1: number;
+  beta2: number;
+}
+export interface SGD8bit extends Momentum {}
+export interface SGD extends Momentum {}
+export interface LARS8bit extends Momentum {}
+export interface LARS extends Momentum {}
+export interface RMSprop8bit {
+  epsilon: number;
+}
+export interface RMSprop {
+  epsilon: number;
+}
+export interface Adagrad8bit {
+  epsilon: number;
+}
+export interface Adagrad {
+  epsilon: number;
+}
+export interface Adam4bit extends BetasEpsilon {}
+export interface AdamW4bit extends BetasEpsilon {}
+export interface SGD4bit extends Momentum {}
+export interface RMSprop4bit {
+  epsilon: number;
+}
+export interface Adagrad4bit {
+  epsilon: number;
+}
+export interface Lion4bit {
+  beta1: number;
+  beta2: number;
+}
+export interface LAMB4bit extends BetasEpsilon {}
+export interface LARS4bit extends Momentum {}
+export interface AdEMAMix4bit extends BetasEpsilon {
+  beta3: number;
+}
+export interface RAdam4bit extends BetasEpsilon {}
+/* eslint-enable @typescript-eslint/no-empty-object-type */
+
+/** Every class, by its core name. */
+export const TFJS_OPTIMIZERS = { Adam8bit, Adam, AdamW8bit, AdamW, SGD8bit, SGD, RMSprop8bit, RMSprop, Adagrad8bit, Adagrad, Lion8bit, Lion, LAMB8bit, LAMB, LARS8bit, LARS, AdEMAMix8bit, AdEMAMix, RAdam8bit, RAdam, Adam4bit, AdamW4bit, SGD4bit, RMSprop4bit, Adagrad4bit, Lion4bit, LAMB4bit, LARS4bit, AdEMAMix4bit, RAdam4bit } as const;
 
 for (const cls of Object.values(TFJS_OPTIMIZERS)) tf.serialization.registerClass(cls);

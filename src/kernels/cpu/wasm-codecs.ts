@@ -4,12 +4,12 @@
  * its arrays are named in the descriptor. A format missing here runs on the reference loop,
  * with a one-time warning (see wasm-kernel.ts).
  */
-import { Blockwise8State, Float32State, type StateFormat, type StateStore } from '../../codecs/index.js';
+import { Blockwise4State, Blockwise8State, Float32State, type StateFormat, type StateStore } from '../../codecs/index.js';
 import type { TableCache } from './wasm-tables.js';
 import type { WasmRuntime } from './wasm-runtime.js';
 
 export interface WasmCodecPart {
-  /** The runtime's codec id (assembly/kernels.ts: 32 float32, 8 block-wise 8-bit). */
+  /** The runtime's codec id (assembly/kernels.ts: 32 float32, 8 block-wise 8-bit, 4 block-wise 4-bit). */
   readonly id: number;
   /** A copy of `s` over arrays in kernel memory (freed with it), or null when it is already there. */
   adopt(s: StateStore, rt: WasmRuntime): StateStore | null;
@@ -61,4 +61,29 @@ const blockwise8Part: WasmCodecPart = {
   },
 };
 
-export const WASM_CODECS: Partial<Readonly<Record<StateFormat, WasmCodecPart>>> = { float32: float32Part, blockwise8: blockwise8Part };
+const blockwise4Part: WasmCodecPart = {
+  id: 4,
+  adopt(s, rt) {
+    const b = s as Blockwise4State;
+    if (rt.owns(b.codes) && rt.owns(b.absmax)) return null;
+    const cp = rt.alloc(b.codes.length);
+    const ap = rt.alloc(b.absmax.length * 4);
+    const codes = rt.u8(cp, b.codes.length);
+    const absmax = rt.f32(ap, b.absmax.length);
+    codes.set(b.codes);
+    absmax.set(b.absmax);
+    const moved = new Blockwise4State(b.sign, b.blockSize, b.map, codes, absmax, b.length);
+    rt.releaseWith(moved, [cp, ap]);
+    return moved;
+  },
+  copyInto(from, to) {
+    (to as Blockwise4State).codes.set((from as Blockwise4State).codes);
+    (to as Blockwise4State).absmax.set((from as Blockwise4State).absmax);
+  },
+  bind(s, tables) {
+    const b = s as Blockwise4State;
+    return { data: b.codes.byteOffset, absmax: b.absmax.byteOffset, table: tables.get4(b.map, b.sign) };
+  },
+};
+
+export const WASM_CODECS: Partial<Readonly<Record<StateFormat, WasmCodecPart>>> = { float32: float32Part, blockwise8: blockwise8Part, blockwise4: blockwise4Part };

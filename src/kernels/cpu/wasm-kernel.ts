@@ -9,7 +9,10 @@
  *   on placed copies that are written back after the pass.
  * - Parameters and gradients are used in place when they are views into that memory
  *   (`allocFloat32`): zero copy, and worker threads can reach them. Any other Float32Array is
- *   copied into a staging area before the pass and the parameter copied back after it.
+ *   staged through two bounded windows (`runStaged`): kernel memory is the states plus a
+ *   constant, whatever the tensor's size.
+ * - Every allocation a step needs can be made up front (`reserve`), so the optimizer's step
+ *   either throws before changing anything or runs to the end.
  *
  * Jobs the kernel cannot run go to the reference kernel, which computes the same thing: a custom
  * rule (no generated loop) or a format without a WebAssembly part (./wasm-codecs.ts) with a
@@ -30,6 +33,41 @@ import { COEFFICIENT_BASE, DESCRIPTOR_BYTES, DESCRIPTOR_SLOTS as D, FIRST_RULE_S
 /** Elements per pass for float32 states (any size gives the same result; 8-bit uses its block). */
 const FLOAT32_BLOCK = 2048;
 
+/** Elements per chunk a thread claims in a staged tensor (block-aligned; more for tensors past 1G elements). */
+const STAGE_CHUNK = 16384;
+/** Chunks per staging window: a window is 128K elements, 512 KiB per staged array at most. */
+const WINDOW_CHUNKS = 8;
+
+/**
+ * How a staged tensor of n elements is cut: `chunks` block-aligned chunks as the runtime splits
+ * them (chunk c holds blocks floor(c·B/chunks) to floor((c+1)·B/chunks) of B), in windows of
+ * WINDOW_CHUNKS consecutive chunks; `range(k)` is window k's element range.
+ */
+function stagingGeometry(n: number, block: number) {
+  const blocks = Math.ceil(n / block);
+  const chunkBlocks = Math.max(1, Math.ceil(STAGE_CHUNK / block), Math.ceil(blocks / MAX_CHUNKS));
+  const chunks = Math.ceil(blocks / chunkBlocks);
+  const firstBlock = (c: number) => Math.floor((c * blocks) / chunks);
+  return {
+    chunks,
+    windows: Math.ceil(chunks / WINDOW_CHUNKS),
+    // Each chunk has at most chunkBlocks blocks (blocks / chunks <= chunkBlocks).
+    windowElements: WINDOW_CHUNKS * chunkBlocks * block,
+    range(k: number): [number, number] {
+      const c0 = k * WINDOW_CHUNKS;
+      const c1 = Math.min(chunks, c0 + WINDOW_CHUNKS);
+      return [firstBlock(c0) * block, Math.min(n, firstBlock(c1) * block)];
+    },
+  };
+}
+
+/** The descriptor fields of one state. */
+interface Binding {
+  data: number;
+  absmax: number;
+  table: number;
+}
+
 /** float64 index of the first coefficient slot in the descriptor. */
 const F_BASE = COEFFICIENT_BASE / 8;
 
@@ -39,24 +77,31 @@ export interface WasmKernelOptions {
   /** Tensors with fewer elements run on the calling thread only. Default 131072. */
   minParallelSize?: number;
   /**
-   * 'exact' (default): float64 arithmetic, bit-identical to the reference kernel. 'float32':
-   * states (and so 8-bit codes and absmax) still computed in float64, bit-identical; the
-   * parameter maths (sqrt, division, p - lr·dir) in float32 on four lanes, within a few ulps of
-   * the reference; about 1.35× faster for 8-bit Adam.
+   * 'float32' (default): states (and so 8-bit codes and absmax) computed in float64,
+   * bit-identical to the reference kernel; the parameter maths (sqrt, division, p - lr·dir) in
+   * float32 on four lanes, within a few ulps of the reference; about 1.35× faster for 8-bit
+   * Adam. 'exact': float64 arithmetic throughout, parameters bit-identical to the reference
+   * (what tests that compare bit for bit pin).
    */
   precision?: 'exact' | 'float32';
 }
 
-/** The state shared by all wasm kernels of a process: runtime, pool, tables, scratch. */
+/** A region the engine keeps and reuses (scratch, norms, staging): grown, never shrunk. */
+interface Area {
+  ptr: number;
+  bytes: number;
+}
+
+/** The state shared by all wasm kernels of a process: runtime, pool, tables, scratch, staging. */
 class Engine {
   readonly pool: ThreadPool;
   readonly tables: TableCache;
   readonly desc: number;
   private readonly descI32: Int32Array;
   private readonly descF64: Float64Array;
-  private scratch = { ptr: 0, threads: 0 };
-  private norms = { ptr: 0, bytes: 0 };
-  private staging = { ptr: 0, bytes: 0 };
+  private scratch: Area = { ptr: 0, bytes: 0 };
+  private norms: Area = { ptr: 0, bytes: 0 };
+  private staging: Area = { ptr: 0, bytes: 0 };
 
   constructor(readonly runtime: WasmRuntime) {
     this.pool = new ThreadPool(runtime);
@@ -66,29 +111,33 @@ class Engine {
     this.descF64 = runtime.f64(this.desc, DESCRIPTOR_BYTES / 8);
   }
 
-  scratchFor(threads: number): number {
-    if (this.scratch.threads < threads) {
-      if (this.scratch.ptr) this.runtime.release(this.scratch.ptr);
-      this.scratch = { ptr: this.runtime.alloc(threads * this.runtime.exports.scratchBytes()), threads };
-    }
+  /**
+   * `area` with at least `bytes`. The new region is allocated before the old one is released,
+   * so an out-of-memory error leaves the old area in place and still recorded (issue 13: it
+   * used to be released first and stay referenced, so later allocations were overwritten).
+   */
+  private grow(area: Area, bytes: number): Area {
+    if (area.bytes >= bytes) return area;
+    const ptr = this.runtime.alloc(bytes);
+    if (area.ptr) this.runtime.release(area.ptr);
+    return { ptr, bytes };
+  }
+
+  /** Scratch for `chunks` chunks of one job (the runtime indexes it by chunk). */
+  scratchFor(chunks: number): number {
+    this.scratch = this.grow(this.scratch, Math.max(1, chunks) * this.runtime.exports.scratchBytes());
     return this.scratch.ptr;
   }
 
-  normsFor(blocks: number): Float64Array {
-    const bytes = blocks * 16;
-    if (this.norms.bytes < bytes) {
-      if (this.norms.ptr) this.runtime.release(this.norms.ptr);
-      this.norms = { ptr: this.runtime.alloc(bytes), bytes };
-    }
-    return this.runtime.f64(this.norms.ptr, blocks * 2);
+  /** Per-block norm partial sums (two float64 per block). */
+  normsFor(blocks: number): number {
+    this.norms = this.grow(this.norms, blocks * 16);
+    return this.norms.ptr;
   }
 
-  /** A staging area of at least `bytes`, reused between calls. */
-  stagingFor(bytes: number): number {
-    if (this.staging.bytes < bytes) {
-      if (this.staging.ptr) this.runtime.release(this.staging.ptr);
-      this.staging = { ptr: this.runtime.alloc(bytes), bytes };
-    }
+  /** Two staging windows of `elements` parameters and gradients (four float32 arrays), reused between calls. */
+  stagingFor(elements: number): number {
+    this.staging = this.grow(this.staging, 4 * elements * 4);
     return this.staging.ptr;
   }
 
@@ -97,9 +146,6 @@ class Engine {
   }
   setF(slot: number, v: number): void {
     this.descF64[F_BASE + slot] = v;
-  }
-  get normsPtr(): number {
-    return this.norms.ptr;
   }
 }
 
@@ -120,14 +166,9 @@ function sharedEngine(): Engine {
 /** A Float32Array of `length` zeros inside the kernels' memory: parameters and gradients there are used without copying. */
 export function allocFloat32(length: number): Float32Array {
   if (!Number.isInteger(length) || length < 0) throw new Error(`allocFloat32: length must be a non-negative integer, got ${String(length)}`);
-  const rt = sharedEngine().runtime;
-  const ptr = rt.alloc(length * 4);
-  const a = rt.f32(ptr, length);
-  a.fill(0);
-  // Freed when the array is garbage-collected: keep the returned array itself alive while any
-  // view of it (e.g. a subarray) is in use.
-  rt.releaseWith(a, [ptr]);
-  return a;
+  // Released once neither the array nor any of its subarrays (nor an optimizer holding one as a
+  // parameter) is alive (wasm-runtime.ts, "Ownership").
+  return sharedEngine().runtime.allocLeased(length);
 }
 
 /** Is `a` inside the kernels' memory (usable without copying)? */
@@ -169,12 +210,12 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
   const e = sharedEngine();
   const reference = createReferenceKernel();
   let threads = options.threads ?? defaultThreads();
-  const precision = options.precision ?? 'exact';
+  const precision = options.precision ?? 'float32';
   if (precision !== 'exact' && precision !== 'float32') throw new Error(`createWasmKernel: precision must be 'exact' or 'float32', got ${String(precision)}`);
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`createWasmKernel: threads must be a positive integer, got ${String(options.threads)}`);
 
   /** How the wasm kernel runs this job, or null for the reference (with a one-time warning for what it lacks). */
-  function plan(job: UpdateJob): Plan | null {
+  function plan(job: Pick<UpdateJob, 'rule' | 'states' | 'param' | 'blockSize'>): Plan | null {
     const layout = WASM_RULES[job.rule.name];
     if (layout === undefined || RULES[job.rule.name] !== job.rule) {
       warnOnce(`rule '${job.rule.name}'`, 'it is not a built-in rule (no generated WebAssembly loop)');
@@ -213,7 +254,7 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
   }
 
   /** The descriptor fields of every state, or null when a state cannot run here (e.g. a map without a table). */
-  function bindings(states: StateStore[]): { data: number; absmax: number; table: number }[] | null {
+  function bindings(states: StateStore[]): Binding[] | null {
     const out = [];
     for (const s of states) {
       const b = WASM_CODECS[s.format]!.bind(s, e.tables);
@@ -227,51 +268,52 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
   }
 
   /**
-   * Chunks for a tensor of n elements: 1 below minParallelSize, else 4 per thread (threads
-   * claim them one by one, which balances a busy machine), block-aligned, at least 16K elements.
+   * Chunks for a tensor of n elements used in place: 1 below minParallelSize, else 4 per thread
+   * (threads claim them one by one, which balances a busy machine), block-aligned, at least 16K
+   * elements.
    */
   function chunksFor(n: number, block: number): number {
-    if (threads <= 1 || n < kernel.minParallelSize || !e.pool.grow(threads)) return 1;
+    if (!parallel(n)) return 1;
     const blocks = Math.ceil(n / block);
     return Math.max(1, Math.min(4 * threads, blocks, Math.floor(n / 16384), MAX_CHUNKS));
   }
 
-  /** Runs op (1 update, 2 norms) with p and g in wasm memory (staged if needed); false if a state cannot run here. */
+  /** Whether a tensor of n elements is split over worker threads (starting them if needed). */
+  function parallel(n: number): boolean {
+    return threads > 1 && n >= kernel.minParallelSize && e.pool.grow(threads);
+  }
+
+  /** Throws when `a` is a view into kernel memory that is not (or no longer) allocated: using it would write memory someone else owns. */
+  function checkKernelView(a: Float32Array, what: string): boolean {
+    const rt = e.runtime;
+    if (!rt.owns(a)) return false;
+    if (!rt.retain(a)) {
+      throw new Error(
+        `wasm kernel: the ${what} is a view into the kernels' memory that is not allocated (the array allocFloat32 returned was garbage-collected): keep that array alive, or make views of it with subarray(), which keep it alive`,
+      );
+    }
+    return true;
+  }
+
+  /** Runs op (1 update, 2 norms) with p and g in wasm memory (staged in windows if needed); false if a state cannot run here. */
   function execute(job: UpdateJob, p: Plan, op: 1 | 2): boolean {
     // States outside kernel memory (a caller that did not place them) run on placed copies that
     // are written back after the pass: the job's own stores are never swapped.
     const placed = placeStates(job.states);
     const states = bindings(placed);
     if (!states) return false;
-    const rt = e.runtime;
     const n = job.param.length;
-    let paramPtr: number;
-    let gradPtr: number;
-    let stagedParam: Float32Array | null = null;
-    const pOwned = rt.owns(job.param);
-    const gOwned = rt.owns(job.grad);
-    if (!pOwned || !gOwned) {
-      const base = e.stagingFor((pOwned ? 0 : n * 4) + (gOwned ? 0 : n * 4) + 64);
-      let at = base;
-      if (!pOwned) {
-        stagedParam = rt.f32(at, n);
-        stagedParam.set(job.param);
-        at += n * 4;
-      }
-      if (!gOwned) rt.f32(at, n).set(job.grad);
-      paramPtr = pOwned ? job.param.byteOffset : base;
-      gradPtr = gOwned ? job.grad.byteOffset : at;
+    const pOwned = checkKernelView(job.param, 'parameter');
+    const gOwned = checkKernelView(job.grad, 'gradient');
+    const norms = op === 2 ? e.normsFor(Math.ceil(n / p.block)) : 0;
+    if (pOwned && gOwned) {
+      const chunks = chunksFor(n, p.block);
+      writeDescriptor(job, p, states, op, n, job.param.byteOffset, job.grad.byteOffset, e.scratchFor(chunks), chunks, norms);
+      e.pool.run(e.desc, chunks);
     } else {
-      paramPtr = job.param.byteOffset;
-      gradPtr = job.grad.byteOffset;
+      runStaged(job, p, states, op, pOwned, gOwned, norms);
     }
-    const chunks = chunksFor(n, p.block);
-    const blocks = Math.ceil(n / p.block);
-    if (op === 2) e.normsFor(blocks);
-    writeDescriptor(job, p, states, op, n, paramPtr, gradPtr, chunks);
-    e.pool.run(e.desc, chunks);
     if (op === 1) {
-      if (stagedParam) job.param.set(stagedParam);
       placed.forEach((s, k) => {
         if (s !== job.states[k]) WASM_CODECS[s.format]!.copyInto(s, job.states[k]);
       });
@@ -279,16 +321,56 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
     return true;
   }
 
-  function writeDescriptor(
-    job: UpdateJob,
-    p: Plan,
-    states: { data: number; absmax: number; table: number }[],
-    op: number,
-    n: number,
-    paramPtr: number,
-    gradPtr: number,
-    chunks: number,
-  ): void {
+  /**
+   * A tensor whose parameter or gradient is outside kernel memory, in windows of a few chunks
+   * (docs/benchmarks.md, "Staging"): the calling thread copies window k+1 in (and window k-1's
+   * parameters back) while the threads compute window k, so the copies overlap the compute and
+   * the staging memory is two windows, whatever the tensor's size. The descriptor stays the
+   * whole tensor's (block indices, states and norms are global); only the parameter, gradient
+   * and scratch pointers are biased per window so that element i of window k lands in its
+   * staging buffer (the runtime's u32 address arithmetic wraps, so a bias below 0 is fine).
+   */
+  function runStaged(job: UpdateJob, p: Plan, states: Binding[], op: 1 | 2, pOwned: boolean, gOwned: boolean, norms: number): void {
+    const rt = e.runtime;
+    const n = job.param.length;
+    const g = stagingGeometry(n, p.block);
+    const base = e.stagingFor(g.windowElements);
+    const scratch = e.scratchFor(WINDOW_CHUNKS);
+    const scratchBytes = rt.exports.scratchBytes();
+    const w = g.windowElements;
+    // Two buffers each for parameters and gradients: window k uses buffers k % 2.
+    const pBuf = [rt.f32(base, w), rt.f32(base + 4 * w, w)];
+    const gBuf = [rt.f32(base + 8 * w, w), rt.f32(base + 12 * w, w)];
+    const useThreads = parallel(n);
+    writeDescriptor(job, p, states, op, n, 0, 0, 0, g.chunks, norms);
+    const range = (k: number) => g.range(k);
+    const stage = (k: number) => {
+      const [s, t] = range(k);
+      if (!pOwned) pBuf[k % 2].set(job.param.subarray(s, t));
+      if (!gOwned) gBuf[k % 2].set(job.grad.subarray(s, t));
+    };
+    const copyBack = (k: number) => {
+      const [s, t] = range(k);
+      job.param.set(pBuf[k % 2].subarray(0, t - s), s);
+    };
+    stage(0);
+    for (let k = 0; k < g.windows; k++) {
+      const [s] = range(k);
+      const c0 = k * WINDOW_CHUNKS;
+      const c1 = Math.min(g.chunks, c0 + WINDOW_CHUNKS);
+      e.setI(D.param, pOwned ? job.param.byteOffset : pBuf[k % 2].byteOffset - 4 * s);
+      e.setI(D.grad, gOwned ? job.grad.byteOffset : gBuf[k % 2].byteOffset - 4 * s);
+      e.setI(D.scratch, scratch - c0 * scratchBytes);
+      if (useThreads) e.pool.start(e.desc, c0, c1);
+      if (k > 0 && op === 1 && !pOwned) copyBack(k - 1);
+      if (k + 1 < g.windows) stage(k + 1);
+      if (useThreads) e.pool.join();
+      else for (let c = c0; c < c1; c++) rt.exports.run(e.desc, c);
+    }
+    if (op === 1 && !pOwned) copyBack(g.windows - 1);
+  }
+
+  function writeDescriptor(job: UpdateJob, p: Plan, states: Binding[], op: number, n: number, paramPtr: number, gradPtr: number, scratch: number, chunks: number, norms: number): void {
     e.setI(D.op, op);
     e.setI(D.rule, p.ruleId);
     e.setI(D.n, n);
@@ -301,9 +383,9 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
       e.setI(D.absmax + k, s.absmax);
       e.setI(D.table + k, s.table);
     });
-    e.setI(D.scratch, e.scratchFor(Math.max(chunks, 1)));
+    e.setI(D.scratch, scratch);
     e.setI(D.chunks, chunks);
-    e.setI(D.norms, e.normsPtr);
+    e.setI(D.norms, norms);
     e.setI(D.nstates, job.states.length);
     e.setI(D.float32, precision === 'float32' ? 1 : 0);
     const c = job.coefficients;
@@ -330,6 +412,31 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
     minParallelSize: options.minParallelSize ?? 131072,
     ready: () => e.pool.whenReady(threads),
     placeStates,
+    aliasKey: (a) => (e.runtime.owns(a) ? e.runtime : undefined),
+    reserve(jobs): void {
+      // Everything a later update or directionNorms of these jobs allocates, allocated now: the
+      // lookup tables of their maps, scratch, staging windows and norm sums.
+      let chunks = 1;
+      let window = 0;
+      let blocks = 0;
+      for (const job of jobs) {
+        if (job.param.length === 0) continue;
+        const p = plan(job);
+        const pOwned = checkKernelView(job.param, 'parameter');
+        const gOwned = checkKernelView(job.grad, 'gradient');
+        if (!p || !bindings(placeStates(job.states))) continue;
+        const n = job.param.length;
+        if (pOwned && gOwned) chunks = Math.max(chunks, chunksFor(n, p.block));
+        else {
+          chunks = Math.max(chunks, WINDOW_CHUNKS);
+          window = Math.max(window, stagingGeometry(n, p.block).windowElements);
+        }
+        if (job.norms) blocks = Math.max(blocks, Math.ceil(n / p.block));
+      }
+      e.scratchFor(chunks);
+      if (window) e.stagingFor(window);
+      if (blocks) e.normsFor(blocks);
+    },
     update(job): void {
       const p = job.param.length > 0 ? plan(job) : null;
       if (!p || !execute(job, p, 1)) return reference.update(job) as void;
@@ -337,8 +444,8 @@ export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
     directionNorms(job): DirectionNorms {
       const p = job.param.length > 0 ? plan(job) : null;
       if (!p || !job.rule.direction || !execute(job, p, 2)) return reference.directionNorms(job) as DirectionNorms;
-      // Sum the per-block partial sums in block order: the result does not depend on threads.
-      const norms = e.runtime.f64(e.normsPtr, Math.ceil(job.param.length / p.block) * 2);
+      // Sum the per-block partial sums in block order: the result does not depend on threads or windows.
+      const norms = e.runtime.f64(e.normsFor(0), Math.ceil(job.param.length / p.block) * 2);
       let updateSq = 0;
       let paramSq = 0;
       for (let i = 0; i < norms.length; i += 2) {

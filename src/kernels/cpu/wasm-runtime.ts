@@ -8,6 +8,15 @@
  * `memory.buffer` merely returns a new, longer SharedArrayBuffer. Views made before a grow keep
  * working; `buffers` remembers every buffer handed out so that "is this array ours?" stays
  * answerable after growth.
+ *
+ * Ownership (docs/reliability.md, invariant 2: memory is never reused while anything still
+ * references it):
+ * - Every region is released exactly once, by whoever allocated it; a region still recorded
+ *   anywhere is never released first (callers allocate the new region, then release the old).
+ * - A region handed to user code (`allocFloat32`) is owned by a `Lease` object. Each view of it
+ *   that this runtime hands out or learns of (`retain`) holds the lease strongly (a WeakMap from
+ *   view to lease), and the region is released only when the lease is garbage-collected, i.e.
+ *   when no such view is alive. `subarray` of such a view is one of them.
  */
 import { KERNELS_WASM_BASE64 } from './generated/kernels-wasm.js';
 
@@ -50,6 +59,22 @@ interface Region {
   size: number;
 }
 
+/** The owner of a region handed to user code: the region lives while any view holding the lease lives. */
+class Lease {
+  constructor(
+    readonly ptr: number,
+    readonly bytes: number,
+  ) {}
+}
+
+/** Thrown when an allocation does not fit under the memory limit; nothing was allocated. */
+export class KernelMemoryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KernelMemoryError';
+  }
+}
+
 export class WasmRuntime {
   readonly module: WebAssembly.Module;
   readonly memory: WebAssembly.Memory;
@@ -60,7 +85,17 @@ export class WasmRuntime {
   private free: Region[] = [];
   private top = PAGE; // page 0 stays unused: address 0 is never a valid array
   private readonly sizes = new Map<number, number>();
+  private inUse = 0;
   private readonly registry = new FinalizationRegistry<number[]>((ptrs) => ptrs.forEach((p) => this.release(p)));
+  /** Views known to hold a lease (allocFloat32 arrays, their subarrays, retained parameters). */
+  private readonly leases = new WeakMap<ArrayBufferView, Lease>();
+  /** Live leases by region start, to find the lease of a view made without `subarray`. */
+  private readonly leaseRefs = new Map<number, WeakRef<Lease>>();
+  /**
+   * Allocations fail with a KernelMemoryError past this many bytes of memory (default and
+   * maximum: the wasm32 limit of 4 GiB). A budget below it makes out-of-memory testable.
+   */
+  limitBytes = MAX_PAGES * PAGE;
 
   constructor() {
     this.module = new WebAssembly.Module(wasmBytes());
@@ -103,18 +138,104 @@ export class WasmRuntime {
     }
     const ptr = this.top;
     const end = ptr + size;
-    if (end > MAX_PAGES * PAGE) throw new Error(`bitopt wasm kernels: out of memory (need ${end} bytes, the limit is 4 GiB)`);
+    const limit = Math.min(this.limitBytes, MAX_PAGES * PAGE);
+    if (end > limit) {
+      throw new KernelMemoryError(
+        `bitopt wasm kernels: out of memory: ${size} more bytes do not fit (${this.inUse} in use, the limit is ${limit}); ` +
+          'free optimizers you no longer use, or step smaller models (parameters in plain Float32Arrays cost no kernel memory beyond a bounded staging area)',
+      );
+    }
     const have = this.memory.buffer.byteLength;
     if (end > have) {
       // Grow geometrically so that many small allocations do not grow page by page.
-      const want = Math.min(MAX_PAGES, Math.max(Math.ceil(end / PAGE), Math.ceil((have / PAGE) * 1.25)));
-      this.memory.grow(want - have / PAGE);
+      const need = Math.ceil(end / PAGE);
+      const want = Math.min(MAX_PAGES, Math.max(need, Math.ceil((have / PAGE) * 1.25)));
+      try {
+        this.memory.grow(want - have / PAGE);
+      } catch {
+        // The engine could not commit the geometric step: try exactly what is needed.
+        try {
+          this.memory.grow(need - have / PAGE);
+        } catch (e) {
+          throw new KernelMemoryError(`bitopt wasm kernels: out of memory: the WebAssembly memory cannot grow to ${end} bytes (${(e as Error).message})`);
+        }
+      }
       this.buffer = this.memory.buffer as unknown as SharedArrayBuffer;
       this.buffers.add(this.buffer);
     }
     this.top = end;
     this.sizes.set(ptr, size);
+    this.inUse += size;
     return ptr;
+  }
+
+  /** The allocator's high-water mark: memory below it is allocated or on the free list. */
+  get extentBytes(): number {
+    return this.top;
+  }
+
+  /** Bytes allocated now (regions handed out and not yet released), alignment included. */
+  get bytesInUse(): number {
+    return this.inUse;
+  }
+
+  /**
+   * A zeroed Float32Array of `length` elements owned by a lease: its memory is released once
+   * neither it nor any view that holds the lease (its subarrays, parameters passed to `retain`)
+   * is alive.
+   */
+  allocLeased(length: number): Float32Array {
+    const bytes = length * 4;
+    const ptr = this.alloc(bytes);
+    const lease = new Lease(ptr, bytes);
+    this.registry.register(lease, [ptr]);
+    this.leaseRefs.set(ptr, new WeakRef(lease));
+    const a = this.f32(ptr, length);
+    a.fill(0);
+    this.bind(a, lease);
+    return a;
+  }
+
+  /** Makes `view` (and its subarrays) keep `lease` alive. */
+  private bind(view: Float32Array, lease: Lease): void {
+    this.leases.set(view, lease);
+    const rt = this;
+    // subarray() of a leased view is leased too: the prototype's subarray would make a view
+    // that does not keep the memory alive (the case issue 13 found).
+    Object.defineProperty(view, 'subarray', {
+      configurable: true,
+      writable: true,
+      value: function subarray(this: Float32Array, begin?: number, end?: number): Float32Array {
+        const sub = Float32Array.prototype.subarray.call(this, begin, end);
+        const held = rt.leases.get(this);
+        if (held) rt.bind(sub, held);
+        return sub;
+      },
+    });
+  }
+
+  /**
+   * Checks that `view` (a view into this memory) lies inside one live region and, if that
+   * region is leased, makes `view` keep it alive from now on. Returns false for a view over
+   * memory that is not allocated (e.g. a view made over `memory.buffer` after its array was
+   * collected): such a view must not be used in place.
+   */
+  retain(view: ArrayBufferView): boolean {
+    if (!this.owns(view)) return false;
+    const held = this.leases.get(view);
+    const start = view.byteOffset;
+    const end = start + view.byteLength;
+    if (held) return this.sizes.has(held.ptr) && start >= held.ptr && end <= held.ptr + held.bytes;
+    for (const [ptr, size] of this.sizes) {
+      if (start < ptr || end > ptr + size) continue;
+      const ref = this.leaseRefs.get(ptr);
+      if (!ref) return true; // a region the kernels own (a state, a table)
+      const lease = ref.deref();
+      if (!lease) return false; // collected: released at the next finalization turn
+      this.leases.set(view, lease);
+      return true;
+    }
+    return false;
   }
 
   /** Returns a region from `alloc` to the allocator. */
@@ -122,6 +243,8 @@ export class WasmRuntime {
     const size = this.sizes.get(ptr);
     if (size === undefined) return;
     this.sizes.delete(ptr);
+    this.leaseRefs.delete(ptr);
+    this.inUse -= size;
     let i = 0;
     while (i < this.free.length && this.free[i].ptr < ptr) i++;
     this.free.splice(i, 0, { ptr, size });

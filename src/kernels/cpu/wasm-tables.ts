@@ -14,7 +14,8 @@
 import { nearestCode, nudgeCode, type StateNudge } from '../../quant/blockwise.js';
 import type { WasmRuntime } from './wasm-runtime.js';
 
-import { QUANT_TABLE, QUANT_TABLE_BYTES, QUANT_TABLE_CELLS, QUANT_TABLE_FLAT } from '../../generated/kernel-layout.js';
+import { QUANT4_TABLE, QUANT_TABLE, QUANT_TABLE_BYTES, QUANT_TABLE_CELLS, QUANT_TABLE_FLAT } from '../../generated/kernel-layout.js';
+import { MAP_SIZE_4BIT } from '../../quant/maps.js';
 
 const KLO: number = QUANT_TABLE.cellLow; // cell 0 holds zero and the denormals
 const KHI: number = QUANT_TABLE.cellHigh;
@@ -86,6 +87,49 @@ export function buildTable(map: Float32Array, nudge: StateNudge): Uint8Array | n
   return bytes;
 }
 
+/** A float32's position in the order of values (-0 just below +0), and back. */
+function orderKey(v: number): number {
+  f32[0] = v;
+  const b = u32[0];
+  return b & 0x80000000 ? -(b & 0x7fffffff) - 1 : b;
+}
+function fromOrderKey(k: number): number {
+  return fromBits(k < 0 ? (-(k + 1) | 0x80000000) >>> 0 : k);
+}
+
+/**
+ * The 4-bit codec's table (layout QUANT4_TABLE) for a 16-value map. `nearestCode` is
+ * monotone in r, so threshold k, the largest float32 r in [-1, 1] whose code is <= k (found by
+ * bisecting over the float32 values), makes the code of any r the count of thresholds below r:
+ * the same code as the reference for every float32 r, NaN included (no threshold is below it).
+ * The sign nudge is applied after, from the count of negative map values.
+ */
+export function buildTable4(map: Float32Array, sign: 'signed' | 'unsigned'): Uint8Array {
+  if (map.length !== MAP_SIZE_4BIT) throw new Error(`buildTable4: expected a map of ${MAP_SIZE_4BIT} values, got ${map.length}`);
+  const T = QUANT4_TABLE;
+  const bytes = new Uint8Array(T.bytes);
+  const view = new DataView(bytes.buffer);
+  for (let c = 0; c < MAP_SIZE_4BIT; c++) {
+    view.setFloat32(T.map + 4 * c, map[c], true);
+    for (let j = 0; j < 4; j++) bytes[T.planes + 16 * j + c] = bytes[T.map + 4 * c + j];
+  }
+  for (let k = 0; k < MAP_SIZE_4BIT - 1; k++) {
+    let a = orderKey(-1); // nearestCode(-1) = 0 <= k
+    let b = orderKey(1); // nearestCode(1) = 15 > k
+    while (b - a > 1) {
+      const mid = a + Math.floor((b - a) / 2);
+      if (nearestCode(map, fromOrderKey(mid)) <= k) a = mid;
+      else b = mid;
+    }
+    view.setFloat32(T.thresholds + 4 * k, fromOrderKey(a), true);
+  }
+  view.setFloat32(T.thresholds + 4 * (MAP_SIZE_4BIT - 1), Infinity, true); // unused lane
+  view.setInt32(T.zeroCode, nearestCode(map, 0), true);
+  view.setInt32(T.negatives, map.filter((v) => v < 0).length, true);
+  view.setInt32(T.signNudge, sign === 'signed' ? 1 : 0, true);
+  return bytes;
+}
+
 /** Tables in a runtime's memory, cached per map object and per map contents. */
 export class TableCache {
   private readonly byObject = new WeakMap<Float32Array, Map<StateNudge, number | null>>();
@@ -108,6 +152,27 @@ export class TableCache {
       this.byContent.set(key, ptr);
     }
     entry.set(nudge, ptr);
+    return ptr;
+  }
+
+  private readonly byObject4 = new WeakMap<Float32Array, Map<string, number>>();
+  private readonly byContent4 = new Map<string, number>();
+
+  /** Pointer of the 4-bit table for (`map`, `sign`); every sorted 16-value map has one. */
+  get4(map: Float32Array, sign: 'signed' | 'unsigned'): number {
+    let entry = this.byObject4.get(map);
+    if (!entry) this.byObject4.set(map, (entry = new Map()));
+    const hit = entry.get(sign);
+    if (hit !== undefined) return hit;
+    const key = `${sign}:${Array.from(new Uint32Array(map.buffer, map.byteOffset, MAP_SIZE_4BIT)).join(',')}`;
+    let ptr = this.byContent4.get(key);
+    if (ptr === undefined) {
+      const bytes = buildTable4(map, sign);
+      ptr = this.runtime.alloc(bytes.length);
+      this.runtime.u8(ptr, bytes.length).set(bytes);
+      this.byContent4.set(key, ptr);
+    }
+    entry.set(sign, ptr);
     return ptr;
   }
 }

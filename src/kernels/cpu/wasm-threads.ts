@@ -20,6 +20,8 @@ const DESC = 4; // job descriptor address
 const FAILED = 5;
 const READY = 6; // workers started
 const CLOSED = 0xffff;
+/** Polls of the job counter a worker makes before it sleeps (a few tens of microseconds). */
+const SPIN = 20000;
 /** Most chunks per job (the claim counter's 16 bits, minus the closed marker). */
 export const MAX_CHUNKS = 0xfffe;
 
@@ -35,13 +37,15 @@ let seen = Atomics.load(ctl, ${SEQ});
 Atomics.add(ctl, ${READY}, 1);
 for (;;) {
   claimLoop(ctl, run);
+  // Jobs of a staged tensor follow each other within microseconds: spin briefly before sleeping.
+  for (let i = 0; i < ${SPIN} && Atomics.load(ctl, ${SEQ}) === seen; i++);
   Atomics.wait(ctl, ${SEQ}, seen);
   seen = Atomics.load(ctl, ${SEQ});
 }
 `;
 
 /**
- * Claims and runs chunks of the current job until none is left (shared by the calling thread
+ * Claims and runs chunks of the current job (from the claim counter up to TOTAL) until none is left (shared by the calling thread
  * and the workers; self-contained so that its source can be the workers' too). Returns the
  * first error a chunk threw, after counting that chunk as finished.
  */
@@ -130,25 +134,51 @@ export class ThreadPool {
     }
   }
 
+  /** Chunks from..to-1 of the job started by `start` and not yet joined (null when idle). */
+  private pending: { desc: number; from: number; to: number; shared: boolean } | null = null;
+
   /** Runs chunks 0..chunks-1 of the job at `desc` on this thread and any workers; returns when all are done. */
   run(desc: number, chunks: number): void {
-    const { exports } = this.runtime;
-    if (chunks <= 1 || this.started === 0) {
-      for (let c = 0; c < Math.max(1, chunks); c++) exports.run(desc, c);
-      return;
-    }
-    if (chunks > MAX_CHUNKS) throw new Error(`bitopt: at most ${MAX_CHUNKS} chunks per job, got ${chunks}`);
+    this.start(desc, 0, Math.max(1, chunks));
+    this.join();
+  }
+
+  /**
+   * Starts chunks from..to-1 of the job at `desc` on the workers and returns at once: the
+   * calling thread may do other work (stage the next window of a tensor) and must then `join`.
+   * Everything the job reads must be in place before the call.
+   */
+  start(desc: number, from: number, to: number): void {
+    if (this.pending) throw new Error('bitopt: a kernel job is still running (join it first)');
+    if (to > MAX_CHUNKS || from < 0 || from >= to) throw new Error(`bitopt: chunks ${from}..${to - 1} are outside 0..${MAX_CHUNKS - 1}`);
+    const shared = to - from > 1 && this.started > 0;
+    this.pending = { desc, from, to, shared };
+    if (!shared) return;
     const ctl = this.ctl;
     this.tag = (this.tag + 1) & 0x7fff;
     // The claim counter is closed between jobs, so a late worker cannot claim from this job
     // until everything it reads is in place.
-    Atomics.store(ctl, TOTAL, chunks);
+    Atomics.store(ctl, TOTAL, to);
     Atomics.store(ctl, DESC, desc);
     Atomics.store(ctl, FINISHED, 0);
     Atomics.store(ctl, FAILED, 0);
-    Atomics.store(ctl, CLAIM, this.tag << 16);
+    Atomics.store(ctl, CLAIM, (this.tag << 16) | from);
     Atomics.add(ctl, SEQ, 1);
     Atomics.notify(ctl, SEQ);
+  }
+
+  /** Runs what is left of the started job on this thread, waits for the workers' chunks, and rethrows a chunk's error. */
+  join(): void {
+    const job = this.pending;
+    if (!job) return;
+    this.pending = null;
+    const { exports } = this.runtime;
+    if (!job.shared) {
+      for (let c = job.from; c < job.to; c++) exports.run(job.desc, c);
+      return;
+    }
+    const ctl = this.ctl;
+    const chunks = job.to - job.from;
     const error = claimLoop(ctl, exports.run);
     for (let done = Atomics.load(ctl, FINISHED); done < chunks; done = Atomics.load(ctl, FINISHED)) {
       Atomics.wait(ctl, FINISHED, done);

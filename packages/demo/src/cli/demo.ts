@@ -7,7 +7,7 @@ import { ablationTables, runAblation } from '../demo/ablation.js';
 import { budgetReport } from '../demo/budget.js';
 import { MissingDataError } from '../demo/data/mnist.js';
 import { bytes, count } from '../demo/format.js';
-import { ALL_FAMILIES, type Family } from '../demo/optimizers.js';
+import { ALL_BITS, ALL_FAMILIES, type Bits, type Family } from '../demo/optimizers.js';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +36,14 @@ export function parseSeeds(v: string): number[] {
   const seeds = v.includes(',') ? v.split(',').filter((x) => x.trim() !== '').map(Number) : Array.from({ length: Number(v) }, (_, i) => i + 1);
   if (seeds.length === 0 || seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new Error(`--seeds: expected a count or a comma-separated list of integers, got '${v}'`);
   return seeds;
+}
+
+/** `--bits 8,4`: the low-bit precisions to train beside the 32-bit twin; `all`: every one bitopt has. */
+export function parseBits(v: string): Bits[] | undefined {
+  if (v === 'all') return undefined;
+  const bits = v.split(',').map((s) => Number(s.trim().replace(/-?bit$/, '')));
+  for (const b of bits) if (!ALL_BITS.includes(b as Bits)) throw new Error(`--bits: expected a comma-separated list of ${ALL_BITS.join(', ')} or all, got '${v}'`);
+  return bits as Bits[];
 }
 
 function parseLmSize(v: string): LmSize {
@@ -117,6 +125,7 @@ export function registerDemo(program: Command): void {
     .option('--task <tasks>', `tasks to run: ${TASK_IDS.join(', ')} or all`, 'all')
     .option('--optim <names>', `optimizer families (comma-separated): ${ALL_FAMILIES.join(', ')} or all`, 'adam')
     .option('--all', 'every optimizer: each 8-bit optimizer against its 32-bit twin (same as --optim all)')
+    .option('--bits <list>', 'state precisions to train beside the 32-bit twin: 8, 4 (where the installed bitopt has the class), comma-separated, or all', 'all')
     .option('--steps <n>', 'training steps per run (default: per task, mnist 600, lm 400)')
     .option('--seeds <n|list>', 'number of seeds (1..n) or a comma-separated list', '1')
     .option('--out <dir>', 'report directory', 'bitopt-report')
@@ -135,6 +144,7 @@ export function registerDemo(program: Command): void {
         const demo = await runDemo({
           tasks: parseTasks(opts.task),
           families: opts.all ? [...ALL_FAMILIES] : parseFamilies(opts.optim),
+          ...(parseBits(String(opts.bits)) ? { bits: parseBits(String(opts.bits)) } : {}),
           seeds: parseSeeds(opts.seeds),
           ...(opts.steps !== undefined ? { steps: parseSteps(opts.steps) } : {}),
           out: opts.out,

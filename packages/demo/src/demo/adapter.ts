@@ -5,12 +5,12 @@
  * bitopt's WGSL kernels (bitopt's src/tfjs/webgpu-engine.ts); elsewhere it steps them on the CPU.
  */
 import { gpuTensorBytes } from 'bitopt';
-import { createOptimizerFactory, FAMILIES, type OptimizerFactory } from './optimizers.js';
+import { createOptimizerFactory, specClassName, type OptimizerFactory } from './optimizers.js';
 import { tf } from './tf.js';
 
 /** The part of the adapter's optimizer classes the demo uses. */
 interface AdapterOptimizer extends tf.Optimizer {
-  overrideConfig(variable: tf.Variable, options: { optimBits: 8 | 32 }): void;
+  overrideConfig(variable: tf.Variable, options: { optimBits: 32 }): void;
   stateBytes(): number;
   setLearningRate(lr: number): void;
 }
@@ -46,7 +46,7 @@ export async function loadTfjsAdapter(): Promise<OptimizerFactory | undefined> {
     return undefined;
   }
   return (spec, model) => {
-    const className = spec.bits === 8 ? FAMILIES[spec.family].bits8 : FAMILIES[spec.family].bits32;
+    const className = specClassName(spec);
     const Class = mod[className] as AdapterClass | undefined;
     if (typeof Class !== 'function') throw new Error(`the bitopt TensorFlow.js adapter has no ${className}`);
     const opt = new Class({ lr: spec.lr });

@@ -12,20 +12,42 @@ import * as bitopt from 'bitopt';
 import type { Model } from './models/model.js';
 import { tf } from './tf.js';
 
-/** The optimizer families the demo knows, with their bitopt 32-bit and 8-bit class names. */
+/** State precisions: 32-bit float, block-wise 8-bit, block-wise 4-bit. */
+export type Bits = 32 | 8 | 4;
+/** Display and run order: the baseline first. */
+export const ALL_BITS: readonly Bits[] = [32, 8, 4];
+
+/**
+ * The optimizer families the demo knows, with bitopt's class name per state precision. A
+ * precision is one entry (`4: 'AdamW4bit'`); it runs only where the installed bitopt exports the
+ * class (`availableBits`), so the table may name classes a newer library brings.
+ */
 export const FAMILIES = {
-  adam: { label: 'Adam', bits32: 'Adam', bits8: 'Adam8bit' },
-  adamw: { label: 'AdamW', bits32: 'AdamW', bits8: 'AdamW8bit' },
-  sgd: { label: 'SGD (momentum 0.9)', bits32: 'SGD', bits8: 'SGD8bit' },
-  rmsprop: { label: 'RMSprop', bits32: 'RMSprop', bits8: 'RMSprop8bit' },
-  adagrad: { label: 'Adagrad', bits32: 'Adagrad', bits8: 'Adagrad8bit' },
-  lion: { label: 'Lion', bits32: 'Lion', bits8: 'Lion8bit' },
-  lamb: { label: 'LAMB', bits32: 'LAMB', bits8: 'LAMB8bit' },
-  lars: { label: 'LARS', bits32: 'LARS', bits8: 'LARS8bit' },
-  ademamix: { label: 'AdEMAMix', bits32: 'AdEMAMix', bits8: 'AdEMAMix8bit' },
-} as const;
+  adam: { label: 'Adam', classes: { 32: 'Adam', 8: 'Adam8bit', 4: 'Adam4bit' } },
+  adamw: { label: 'AdamW', classes: { 32: 'AdamW', 8: 'AdamW8bit', 4: 'AdamW4bit' } },
+  sgd: { label: 'SGD (momentum 0.9)', classes: { 32: 'SGD', 8: 'SGD8bit' } },
+  rmsprop: { label: 'RMSprop', classes: { 32: 'RMSprop', 8: 'RMSprop8bit' } },
+  adagrad: { label: 'Adagrad', classes: { 32: 'Adagrad', 8: 'Adagrad8bit' } },
+  lion: { label: 'Lion', classes: { 32: 'Lion', 8: 'Lion8bit' } },
+  lamb: { label: 'LAMB', classes: { 32: 'LAMB', 8: 'LAMB8bit' } },
+  lars: { label: 'LARS', classes: { 32: 'LARS', 8: 'LARS8bit' } },
+  ademamix: { label: 'AdEMAMix', classes: { 32: 'AdEMAMix', 8: 'AdEMAMix8bit' } },
+} as const satisfies Record<string, { label: string; classes: Partial<Record<Bits, string>> }>;
 export type Family = keyof typeof FAMILIES;
 export const ALL_FAMILIES = Object.keys(FAMILIES) as Family[];
+
+/** bitopt's class name for `family` at `bits`, or undefined when the table has none. */
+export function className(family: Family, bits: Bits): string | undefined {
+  return (FAMILIES[family].classes as Partial<Record<Bits, string>>)[bits];
+}
+
+/** The precisions of `family` whose class the installed bitopt exports, in ALL_BITS order. */
+export function availableBits(family: Family, lib: Record<string, unknown> = bitopt as unknown as Record<string, unknown>): Bits[] {
+  return ALL_BITS.filter((b) => {
+    const name = className(family, b);
+    return name !== undefined && typeof lib[name] === 'function';
+  });
+}
 
 /** One optimizer variant in a comparison. */
 export interface OptimizerSpec {
@@ -33,8 +55,16 @@ export interface OptimizerSpec {
   id: string;
   family: Family;
   kind: 'tfjs' | 'core' | 'adapter';
-  bits: 8 | 32;
+  bits: Bits;
   lr: number;
+}
+
+/** One weight tensor's optimizer state at the end of a run, as the optimizer stored it. */
+export interface TensorState {
+  size: number;
+  /** The state format (bitopt's codec name: 'float32', 'blockwise8', 'blockwise4'; tfjs: 'float32'). */
+  format: string;
+  bytes: number;
 }
 
 export interface TrainOptimizer {
@@ -46,6 +76,8 @@ export interface TrainOptimizer {
   stateBytes(): number;
   /** Bytes the optimizer keeps outside tfjs tensors (bitopt's weight copy and state). */
   offTensorBytes(): number;
+  /** Each variable's state format and bytes, when the optimizer can say (a bitopt checkpoint). */
+  tensorStates?(): Promise<TensorState[]>;
   dispose(): void;
   /** The bitopt optimizer underneath, when there is one (the ablation reads its states). */
   readonly core?: bitopt.Optimizer;
@@ -72,6 +104,7 @@ function tfjsAdam(spec: OptimizerSpec, model: Model): TrainOptimizer {
     // tf.train.adam keeps two float32 accumulators per weight (plus two scalars).
     stateBytes: () => (stepped ? 8 * n + 8 : 0),
     offTensorBytes: () => 0,
+    tensorStates: async () => model.variables.map((v) => ({ size: v.size, format: 'float32', bytes: stepped ? 8 * v.size : 0 })),
     dispose: () => opt.dispose(),
   };
 }
@@ -99,10 +132,29 @@ export function arrayOptimizer(model: Model, params: Float32Array[], update: (gr
   };
 }
 
+/** The class name of a bitopt spec, or an error naming what is missing. */
+export function specClassName(spec: OptimizerSpec): string {
+  const name = className(spec.family, spec.bits);
+  if (!name) throw new Error(`the demo has no ${spec.bits}-bit ${FAMILIES[spec.family].label} (known: ${ALL_BITS.filter((b) => className(spec.family, b)).join(', ')}-bit)`);
+  return name;
+}
+
+/**
+ * Per-tensor state from a bitopt checkpoint: a state's bytes are its arrays' bytes except the
+ * quantization map, which a format shares per state and `stateBytes()` does not count.
+ */
+export function tensorStatesOf(dict: bitopt.StateDict): TensorState[] {
+  return dict.tensors.map((t) => {
+    const states = t.states as unknown as Record<string, unknown>[];
+    const bytes = states.reduce((a, st) => a + Object.entries(st).reduce((b, [k, v]) => b + (k !== 'map' && ArrayBuffer.isView(v) ? v.byteLength : 0), 0), 0);
+    return { size: t.length, format: states.length ? String(states[0].format) : 'none', bytes };
+  });
+}
+
 function coreOptimizer(spec: OptimizerSpec, model: Model): TrainOptimizer {
-  const className = spec.bits === 8 ? FAMILIES[spec.family].bits8 : FAMILIES[spec.family].bits32;
-  const Class = (bitopt as unknown as Record<string, CoreClass>)[className];
-  if (typeof Class !== 'function') throw new Error(`bitopt has no optimizer class ${className}`);
+  const name = specClassName(spec);
+  const Class = (bitopt as unknown as Record<string, CoreClass>)[name];
+  if (typeof Class !== 'function') throw new Error(`the installed bitopt has no optimizer class ${name}`);
   // bitopt updates Float32Arrays in place: keep a float32 copy of every weight.
   const params = model.variables.map((v) => v.dataSync().slice() as Float32Array);
   const opt = new Class(params, { lr: spec.lr });
@@ -115,6 +167,7 @@ function coreOptimizer(spec: OptimizerSpec, model: Model): TrainOptimizer {
     core: opt,
     stateBytes: () => opt.stateBytes(),
     offTensorBytes: () => opt.stateBytes() + params.reduce((a, p) => a + p.byteLength, 0),
+    tensorStates: async () => tensorStatesOf(opt.stateDict()),
     dispose: () => {},
   };
 }
@@ -134,6 +187,6 @@ export function createOptimizerFactory(adapter?: OptimizerFactory): OptimizerFac
 /** Display name of a variant, e.g. 'tfjs Adam (float32)', 'bitopt Adam8bit'. */
 export function specLabel(spec: OptimizerSpec): string {
   if (spec.kind === 'tfjs') return 'tfjs Adam (float32)';
-  const name = spec.bits === 8 ? FAMILIES[spec.family].bits8 : FAMILIES[spec.family].bits32;
+  const name = className(spec.family, spec.bits) ?? `${FAMILIES[spec.family].label} ${spec.bits}-bit`;
   return spec.kind === 'adapter' ? `bitopt/tfjs ${name}` : `bitopt ${name}`;
 }

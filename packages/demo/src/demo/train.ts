@@ -21,8 +21,11 @@ export interface RunResult {
   /** Bytes the optimizer holds outside tfjs (bitopt's float32 weight copy and its state). */
   offTensorBytes: number;
   msPerStep: number;
-  /** Size of each weight tensor and whether its state is forced to 32-bit (StableEmbedding). */
-  tensors?: { size: number; fullPrecision: boolean }[];
+  /**
+   * Each weight tensor: its size, whether its state is forced to 32-bit (StableEmbedding), and
+   * (when the optimizer can say) the state format it got and that state's bytes at the end.
+   */
+  tensors?: { size: number; fullPrecision: boolean; format?: string; stateBytes?: number }[];
   /** Set when training diverged (non-finite loss); the run stops there. */
   diverged?: boolean;
 }
@@ -89,13 +92,18 @@ export async function trainRun(task: Task, spec: OptimizerSpec, factory: Optimiz
       if (step % task.evalEvery === 0 || step === options.steps) evals.push({ step, ...(await task.evaluate(model)) });
     }
     const final: Evaluation = diverged ? { loss: NaN } : evals[evals.length - 1];
+    const states = await optimizer.tensorStates?.();
     return {
       task: task.id,
       spec,
       seed: options.seed,
       steps: options.steps,
       params: paramCount(model),
-      tensors: model.variables.map((v) => ({ size: v.size, fullPrecision: model.fullPrecision.has(v) })),
+      tensors: model.variables.map((v, i) => ({
+        size: v.size,
+        fullPrecision: model.fullPrecision.has(v),
+        ...(states ? { format: states[i].format, stateBytes: states[i].bytes } : {}),
+      })),
       trainLoss,
       evals,
       final: { loss: final.loss, ...(final.accuracy !== undefined ? { accuracy: final.accuracy } : {}) },
