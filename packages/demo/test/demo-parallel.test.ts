@@ -14,6 +14,7 @@ const options = (jobs: number): DemoOptions => ({
   out: '',
   tfBackend: 'wasm',
   tfjsBaseline: false,
+  bits: [8],
   command: 'test',
   log: () => {},
   progress: false,

@@ -10,10 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 import { mnistAsset } from './mnist-asset.js';
 
-// The library's browser entry is built by `npm install` (its `prepare`) or `npm run build` at
+// The library's browser entry is built by `npm install` (the demo workspace's `prepare`) or `npm run build` at
 // the repository root; say so instead of failing on an unresolved import.
 const pkgJson = createRequire(import.meta.url).resolve('bitopt/package.json');
-const browserEntry = join(dirname(pkgJson), (JSON.parse(readFileSync(pkgJson, 'utf8')) as { exports: Record<string, { import: string }> }).exports['./browser'].import);
+// The export's `import` is a path or a { types, default } condition object.
+const browserImport = (JSON.parse(readFileSync(pkgJson, 'utf8')) as { exports: Record<string, { import: string | { default: string } }> }).exports['./browser'].import;
+const browserEntry = join(dirname(pkgJson), typeof browserImport === 'string' ? browserImport : browserImport.default);
 if (!existsSync(browserEntry)) throw new Error(`${browserEntry} is missing: run \`npm run build\` in the bitopt package (the repository root) first`);
 
 // Cross-origin isolation gives the page SharedArrayBuffer, which the WebAssembly CPU kernels need.

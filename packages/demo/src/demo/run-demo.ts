@@ -70,10 +70,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoResults> {
   const adapterName = o.adapterName ?? (via === 'tfjs' ? 'bitopt/tfjs' : undefined);
   const kind = o.factory || via === 'tfjs' ? 'adapter' : 'core';
   const tasks = o.tasks.map((id) => createTask(id, { lmSize: o.lmSize }));
+  // The WebGPU engine has no 4-bit kernel yet (it refuses 4-bit states): train 8-bit there.
+  const lowBits = backend === 'webgpu' ? (o.bits ?? [8, 4]).filter((b) => b !== 4) : o.bits;
+  if (backend === 'webgpu' && (o.bits === undefined || o.bits.includes(4))) o.log('bitopt demo: 4-bit runs skipped on webgpu (the WebGPU engine has no 4-bit kernel yet)');
   const plan: (RunJob & { task: Task })[] = tasks
     .flatMap((task) => {
       const steps = o.steps ?? task.defaultSteps;
-      return o.seeds.flatMap((seed) => specsFor(task, o.families, o.tfjsBaseline, kind, o.bits).map((spec) => ({ task, taskId: task.id, spec, seed, steps })));
+      return o.seeds.flatMap((seed) => specsFor(task, o.families, o.tfjsBaseline, kind, lowBits).map((spec) => ({ task, taskId: task.id, spec, seed, steps })));
     })
     .map((p, index) => ({ ...p, index }));
   const where = jobs > 1 ? `, ${Math.min(jobs, plan.length)} at a time in separate processes` : '';
