@@ -230,7 +230,7 @@ const r = train(bitopt);
 problems.push(...r.problems, ...train(browser).problems);
 const prev = bitopt.setDefaultCpuKernelFactory(() => bitopt.createReferenceKernel());
 bitopt.setDefaultCpuKernelFactory(prev);
-if (prev().name !== 'wasm-simd') problems.push('default CPU kernel is ' + prev().name + ', not the WebAssembly one');
+if (!/^wasm-simd/.test(prev().name)) problems.push('default CPU kernel is ' + prev().name + ', not the WebAssembly one');
 const file = join(mkdtempSync(join(tmpdir(), 'ckpt-')), 'opt.bin');
 problems.push(...await resume(bitopt, async (d) => { await saveStateDictFile(file, d); return loadStateDictFile(file); }));
 problems.push(...await tfjsTrain(tf, bt));
@@ -332,7 +332,7 @@ globalThis.result = { p0: p[0], gpu: typeof requestBrowserWebgpu + typeof create
       assert(code.includes(WASM_MAGIC), `${file}: the WebAssembly kernel is not in the bundle`);
       assert(Math.abs(res.p0 + 1e-2) < 1e-6, `${file}: the first Adam8bit step gave ${res.p0}, expected -0.01`);
     }
-    if (file === 'full.js') assert(res.kernel === 'wasm-simd', `full.js: default kernel is ${res.kernel} (the registration was tree-shaken?)`);
+    if (file === 'full.js') assert(/^wasm-simd/.test(String(res.kernel)), `full.js: default kernel is ${res.kernel} (the registration was tree-shaken?)`);
     if (file === 'maps-only.js') {
       assert(res.n === 256, 'createDynamicMap in the bundle');
       assert(!code.includes('@compute'), 'maps-only.js: the WGSL kernels were not tree-shaken away');
