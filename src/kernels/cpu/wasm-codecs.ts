@@ -35,25 +35,36 @@ const float32Part: WasmCodecPart = {
   bind: (s) => ({ data: (s as Float32State).values.byteOffset, absmax: 0, table: 0 }),
 };
 
+/** A block-wise state's arrays: one code array and one float32 absmax per block. */
+type BlockState = StateStore & { readonly codes: Uint8Array; readonly absmax: Float32Array };
+
+/** `adopt` of the block formats: `b`'s codes and absmax copied into kernel memory, re-wrapped by `wrap`. */
+function adoptBlocks<S extends BlockState>(b: S, rt: WasmRuntime, wrap: (codes: Uint8Array, absmax: Float32Array) => S): S | null {
+  if (rt.owns(b.codes) && rt.owns(b.absmax)) return null;
+  const cp = rt.alloc(b.codes.length);
+  const ap = rt.alloc(b.absmax.length * 4);
+  const codes = rt.u8(cp, b.codes.length);
+  const absmax = rt.f32(ap, b.absmax.length);
+  codes.set(b.codes);
+  absmax.set(b.absmax);
+  const moved = wrap(codes, absmax);
+  rt.releaseWith(moved, [cp, ap]);
+  return moved;
+}
+
+/** `copyInto` of the block formats. */
+function copyBlocks(from: StateStore, to: StateStore): void {
+  (to as BlockState).codes.set((from as BlockState).codes);
+  (to as BlockState).absmax.set((from as BlockState).absmax);
+}
+
 const blockwise8Part: WasmCodecPart = {
   id: 8,
   adopt(s, rt) {
     const b = s as Blockwise8State;
-    if (rt.owns(b.codes) && rt.owns(b.absmax)) return null;
-    const cp = rt.alloc(b.codes.length);
-    const ap = rt.alloc(b.absmax.length * 4);
-    const codes = rt.u8(cp, b.codes.length);
-    const absmax = rt.f32(ap, b.absmax.length);
-    codes.set(b.codes);
-    absmax.set(b.absmax);
-    const moved = new Blockwise8State(b.sign, b.blockSize, b.map, codes, absmax);
-    rt.releaseWith(moved, [cp, ap]);
-    return moved;
+    return adoptBlocks(b, rt, (codes, absmax) => new Blockwise8State(b.sign, b.blockSize, b.map, codes, absmax));
   },
-  copyInto(from, to) {
-    (to as Blockwise8State).codes.set((from as Blockwise8State).codes);
-    (to as Blockwise8State).absmax.set((from as Blockwise8State).absmax);
-  },
+  copyInto: copyBlocks,
   bind(s, tables) {
     const b = s as Blockwise8State;
     const table = tables.get(b.map, b.nudge);
@@ -65,21 +76,9 @@ const blockwise4Part: WasmCodecPart = {
   id: 4,
   adopt(s, rt) {
     const b = s as Blockwise4State;
-    if (rt.owns(b.codes) && rt.owns(b.absmax)) return null;
-    const cp = rt.alloc(b.codes.length);
-    const ap = rt.alloc(b.absmax.length * 4);
-    const codes = rt.u8(cp, b.codes.length);
-    const absmax = rt.f32(ap, b.absmax.length);
-    codes.set(b.codes);
-    absmax.set(b.absmax);
-    const moved = new Blockwise4State(b.sign, b.blockSize, b.map, codes, absmax, b.length);
-    rt.releaseWith(moved, [cp, ap]);
-    return moved;
+    return adoptBlocks(b, rt, (codes, absmax) => new Blockwise4State(b.sign, b.blockSize, b.map, codes, absmax, b.length));
   },
-  copyInto(from, to) {
-    (to as Blockwise4State).codes.set((from as Blockwise4State).codes);
-    (to as Blockwise4State).absmax.set((from as Blockwise4State).absmax);
-  },
+  copyInto: copyBlocks,
   bind(s, tables) {
     const b = s as Blockwise4State;
     return { data: b.codes.byteOffset, absmax: b.absmax.byteOffset, table: tables.get4(b.map, b.sign) };
