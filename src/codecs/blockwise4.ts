@@ -16,7 +16,7 @@
 import { blockCount, nearestCode, nudgeCode, validateBlockSize, type StateNudge } from '../quant/blockwise.js';
 import { createDynamicMap, MAP_SIZE_4BIT, validateMap } from '../quant/maps.js';
 import type { StateSign } from '../optim/rule.js';
-import { checkFinite, entryError, expectArray, type StateCodec, type StateStore } from './codec.js';
+import { checkFinite, entryError, expectArray, quantizeSaturating, type StateCodec, type StateStore } from './codec.js';
 
 export interface Blockwise4Entry {
   format: 'blockwise4';
@@ -28,9 +28,6 @@ export interface Blockwise4Entry {
   codes: Uint8Array;
   absmax: Float32Array;
 }
-
-/** Largest finite float32. */
-const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** The block size of 4-bit states when the options give none (Li et al. 2023 use 128). */
 export const BLOCKWISE4_DEFAULT_BLOCK_SIZE = 128;
@@ -111,14 +108,7 @@ export class Blockwise4State implements StateStore {
     dequantizeBlock4(this.map, this.codes, start, n, this.absmax[start / this.blockSize], out);
   }
   store(start: number, n: number, src: Float32Array): void {
-    let absmax = quantizeBlock4(this.map, src, n, this.codes, start, this.nudge);
-    if (absmax === Infinity) {
-      // A state overflowed float32: saturate it at the largest float32 (as blockwise8 does) so the
-      // block keeps a finite absmax instead of decoding to NaN forever.
-      for (let i = 0; i < n; i++) src[i] = Math.max(-FLOAT32_MAX, Math.min(FLOAT32_MAX, src[i]));
-      absmax = quantizeBlock4(this.map, src, n, this.codes, start, this.nudge);
-    }
-    this.absmax[start / this.blockSize] = absmax;
+    this.absmax[start / this.blockSize] = quantizeSaturating(src, n, () => quantizeBlock4(this.map, src, n, this.codes, start, this.nudge));
   }
 }
 

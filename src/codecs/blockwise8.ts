@@ -8,7 +8,7 @@
 import { blockCount, dequantizeBlock, nearestCode, quantizeBlock, validateBlockSize, type StateNudge } from '../quant/blockwise.js';
 import { createDynamicMap, validateMap } from '../quant/maps.js';
 import type { StateSign } from '../optim/rule.js';
-import { checkFinite, entryError, expectArray, type StateCodec, type StateStore } from './codec.js';
+import { checkFinite, entryError, expectArray, quantizeSaturating, type StateCodec, type StateStore } from './codec.js';
 
 export interface Blockwise8Entry {
   format: 'blockwise8';
@@ -18,9 +18,6 @@ export interface Blockwise8Entry {
   codes: Uint8Array;
   absmax: Float32Array;
 }
-
-/** Largest finite float32. */
-const FLOAT32_MAX = 3.4028234663852886e38;
 
 /**
  * How 8-bit optimizer states depart from the plain nearest code: momentum-like (signed) states
@@ -62,14 +59,7 @@ export class Blockwise8State implements StateStore {
     dequantizeBlock(this.map, this.codes, start, n, this.absmax[start / this.blockSize], out, 0);
   }
   store(start: number, n: number, src: Float32Array): void {
-    let absmax = quantizeBlock(this.map, src, 0, n, this.codes, start, this.nudge);
-    if (absmax === Infinity) {
-      // A state overflowed float32 (e.g. v = g² with |g| > 5.8e20 in Adam): saturate it at the largest
-      // float32 so the block keeps a finite absmax instead of decoding to NaN forever.
-      for (let i = 0; i < n; i++) src[i] = Math.max(-FLOAT32_MAX, Math.min(FLOAT32_MAX, src[i]));
-      absmax = quantizeBlock(this.map, src, 0, n, this.codes, start, this.nudge);
-    }
-    this.absmax[start / this.blockSize] = absmax;
+    this.absmax[start / this.blockSize] = quantizeSaturating(src, n, () => quantizeBlock(this.map, src, 0, n, this.codes, start, this.nudge));
   }
 }
 

@@ -80,3 +80,19 @@ export function checkFinite(a: Float32Array | Float64Array, where: string, min =
     if ((!Number.isFinite(a[i]) && !(allowPlusInfinity && a[i] === Infinity)) || a[i] < min) entryError(where, `value ${i} is ${a[i]}`);
   }
 }
+
+/** Largest finite float32. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * The block store rule of every block-wise codec: `quantize` encodes src[0..n) and returns the
+ * block's absmax. A state that overflowed float32 (e.g. v = g² with |g| > 5.8e20 in Adam) is
+ * saturated at the largest float32 (in src) and encoded again, so the block keeps a finite absmax
+ * instead of decoding to NaN forever.
+ */
+export function quantizeSaturating(src: Float32Array, n: number, quantize: () => number): number {
+  const absmax = quantize();
+  if (absmax !== Infinity) return absmax;
+  for (let i = 0; i < n; i++) src[i] = Math.max(-FLOAT32_MAX, Math.min(FLOAT32_MAX, src[i]));
+  return quantize();
+}
