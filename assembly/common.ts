@@ -72,8 +72,10 @@ export let normP: f64 = 0;
 // lanes: parameters agree with the reference to a few ulps. This is where the exact mode spends
 // most of its time (float64 sqrt/div on two lanes).
 
-// Fused decode (float32 mode, 8-bit states): when fcK != 0, state K's old values are read as
-// map[code] × absmax straight from its codes instead of from a dequantized scratch copy.
+// Fused decode (float32 mode, 8- and 4-bit states): when fcK != 0, state K's old values are
+// read as map[code] × absmax straight from its codes instead of from a dequantized scratch
+// copy; fnib: the codes are 4-bit (two per byte, low nibble first), else one byte each.
+export let fnib: bool = false;
 export let fc0: usize = 0;
 export let fc1: usize = 0;
 export let fc2: usize = 0;
@@ -87,6 +89,17 @@ export let fmap2: usize = 0;
 /** Four old state values at byte offset o: decoded from codes c (if c != 0) or loaded from s. */
 @inline export function ld4(s: usize, c: usize, o: usize, map: usize, am: v128): v128 {
   if (c == 0) return v128.load(s + o);
+  if (fnib) {
+    // Four elements from o / 4 (a multiple of 4): two whole bytes at element / 2.
+    const b = c + (o >> 3);
+    const b0 = <usize>load<u8>(b);
+    const b1 = <usize>load<u8>(b, 1);
+    let w = v128.load32_zero(map + ((b0 & 15) << 2));
+    w = v128.load32_lane(map + ((b0 >> 4) << 2), w, 1);
+    w = v128.load32_lane(map + ((b1 & 15) << 2), w, 2);
+    w = v128.load32_lane(map + ((b1 >> 4) << 2), w, 3);
+    return f32x4.mul(w, am);
+  }
   const q = c + (o >> 2);
   let v = v128.load32_zero(map + (<usize>load<u8>(q) << 2));
   v = v128.load32_lane(map + (<usize>load<u8>(q, 1) << 2), v, 1);

@@ -12,9 +12,9 @@
  * bit-identical to the reference kernel (src/kernels/cpu/reference.ts); the float32 mode keeps
  * states bit-identical and computes the parameter in float32 (scripts/codegen/program.ts).
  */
-import { D_ABSMAX, D_BITS, D_BLOCK, D_CHUNKS, D_DATA, D_FLOAT32, D_GRAD, D_N, D_NORMS, D_NSTATES, D_OP, D_PARAM, D_RULE, D_SCRATCH, D_TABLE, T_MAP } from './generated/layout';
+import { D_ABSMAX, D_BITS, D_BLOCK, D_CHUNKS, D_DATA, D_FLOAT32, D_GRAD, D_N, D_NORMS, D_NSTATES, D_OP, D_PARAM, D_RULE, D_SCRATCH, D_TABLE, T4_MAP, T_MAP } from './generated/layout';
 import { updateRun, updateRun32 } from './generated/rules';
-import { am0, am1, am2, normU, normP, fc0, fc1, fc2, fam0, fam1, fam2, fmap0, fmap1, fmap2, di } from './common';
+import { am0, am1, am2, normU, normP, fc0, fc1, fc2, fam0, fam1, fam2, fmap0, fmap1, fmap2, fnib, di } from './common';
 import { absmaxOf, dequantizeBlock, quantizeBlock, quantizeBlockF } from './codecs/blockwise8';
 import { dequantizeBlock4, quantizeBlock4F } from './codecs/blockwise4';
 
@@ -92,18 +92,25 @@ function updateAny(desc: usize, rule: i32, mode: i32, n: i32, p: usize, g: usize
 }
 
 /**
- * Fused-decode setup of state k for block b (float32 mode, 8-bit): the update reads the old
- * values from the codes (fcK), only the last len % 4 are decoded into scratch for the tail;
+ * Fused-decode setup of state k for block b (float32 mode, 8- and 4-bit): the update reads the
+ * old values from the codes (fcK), only the last len % 4 are decoded into scratch for the tail;
  * returns the scratch where the new values go.
  */
-function fusedState(desc: usize, k: i32, nstates: i32, b: i32, start: i32, len: i32, scratch: usize): usize {
+function fusedState(desc: usize, k: i32, nstates: i32, bits: i32, b: i32, start: i32, len: i32, scratch: usize): usize {
   if (k >= nstates) return scratch + S_TAIL + 32 + 16 * <usize>k;
-  const codes = <usize>di(desc, D_DATA + k) + <usize>start;
+  const nib = bits == 4;
+  // A 4-bit block starts at an even element: its codes start at a byte.
+  const codes = <usize>di(desc, D_DATA + k) + (nib ? <usize>start >> 1 : <usize>start);
   const absmax = load<f32>(<usize>di(desc, D_ABSMAX + k) + (<usize>b << 2));
-  const map = <usize>di(desc, D_TABLE + k) + T_MAP;
+  const map = <usize>di(desc, D_TABLE + k) + (nib ? T4_MAP : T_MAP);
   const sp = scratch + S_STATES + <usize>k * MAX_BLOCK * 4;
   for (let j = len & ~3; j < len; j++) {
-    store<f32>(sp + (<usize>j << 2), load<f32>(map + (<usize>load<u8>(codes + <usize>j) << 2)) * absmax);
+    let code: usize;
+    if (nib) {
+      const byte = <usize>load<u8>(codes + (<usize>j >> 1));
+      code = j & 1 ? byte >> 4 : byte & 15;
+    } else code = <usize>load<u8>(codes + <usize>j);
+    store<f32>(sp + (<usize>j << 2), load<f32>(map + (code << 2)) * absmax);
   }
   if (k == 0) {
     fc0 = codes;
@@ -163,8 +170,9 @@ export function run(desc: usize, chunk: i32): void {
   const param = <usize>di(desc, D_PARAM);
   const grad = <usize>di(desc, D_GRAD);
   const norms = <usize>di(desc, D_NORMS);
-  // Fused decode reads 8-bit codes in the loops; 4-bit states decode into scratch first.
-  const fused = eight && di(desc, D_FLOAT32) != 0;
+  // Fused decode reads the codes in the loops (float32 mode); the exact mode decodes into scratch first.
+  const fused = (eight || bits == 4) && di(desc, D_FLOAT32) != 0;
+  fnib = bits == 4;
   fc0 = 0;
   fc1 = 0;
   fc2 = 0;
@@ -174,9 +182,9 @@ export function run(desc: usize, chunk: i32): void {
     const off = <usize>start << 2;
     let s0: usize, s1: usize, s2: usize;
     if (fused) {
-      s0 = fusedState(desc, 0, nstates, b, start, len, scratch);
-      s1 = fusedState(desc, 1, nstates, b, start, len, scratch);
-      s2 = fusedState(desc, 2, nstates, b, start, len, scratch);
+      s0 = fusedState(desc, 0, nstates, bits, b, start, len, scratch);
+      s1 = fusedState(desc, 1, nstates, bits, b, start, len, scratch);
+      s2 = fusedState(desc, 2, nstates, bits, b, start, len, scratch);
     } else {
       s0 = stateBlock(desc, 0, nstates, bits, b, start, len, scratch);
       s1 = stateBlock(desc, 1, nstates, bits, b, start, len, scratch);

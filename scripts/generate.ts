@@ -104,6 +104,8 @@ export const T4_PLANES: usize = ${L.QUANT4_TABLE.planes};
 export const T4_ZERO: usize = ${L.QUANT4_TABLE.zeroCode};
 export const T4_NEGATIVES: usize = ${L.QUANT4_TABLE.negatives};
 export const T4_SIGN: usize = ${L.QUANT4_TABLE.signNudge};
+export const T4_HAS_FLAT: usize = ${L.QUANT4_TABLE.hasFlat};
+export const T4_FLAT: usize = ${L.QUANT4_TABLE.flat};
 `;
 }
 

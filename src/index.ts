@@ -14,7 +14,7 @@ export {
   type StateNudge,
 } from './quant/blockwise.js';
 export * from './optim/classes.js';
-export { Optimizer, type BaseOptions, type ParamGroup, type Params } from './optim/optimizer.js';
+export { Optimizer, type BaseOptions, type OptimizerIdentity, type ParamGroup, type Params } from './optim/optimizer.js';
 export { FRAMEWORK_DEFAULTS } from './optim/options.js';
 export type { Coefficients, Hyper, StateSign, UpdateRule } from './optim/rule.js';
 export { RULES } from './optim/rules/index.js';
@@ -23,9 +23,10 @@ export { Blockwise8State, Float32State, type StateFormat, type StateStore } from
 export { stateNudge } from './optim/state.js';
 /** The 4-bit state codec (docs/architecture.md §1.5): its store, its 16-value maps (`stateMap4(sign)`, shared: copy before changing) and its block helpers. */
 export { Blockwise4State, blockwise4Codec, createZeroFreeLinearMap4, stateMap4, type Blockwise4Entry } from './codecs/index.js';
+export type { BaseStateEntry, Blockwise8Entry, Float32Entry, StateCodec } from './codecs/index.js';
 export { READABLE_STATE_DICT_VERSIONS, STATE_DICT_FORMAT, STATE_DICT_VERSION, type StateDict, type StateEntry, type TensorStateDict } from './optim/statedict.js';
 export { deserializeStateDict, serializeStateDict, SERIALIZED_VERSION } from './io/serialize.js';
-export type { CpuKernel, DirectionNorms, UpdateJob } from './optim/kernel.js';
+export type { CpuKernel, DirectionNorms, ReservedJob, UpdateJob } from './optim/kernel.js';
 export { createReferenceKernel } from './kernels/cpu/reference.js';
 /** Replaces the CPU kernel new optimizers get (returns the previous factory); the entry points register the WebAssembly kernel. */
 export { setDefaultCpuKernelFactory } from './optim/kernel.js';
@@ -53,8 +54,10 @@ export {
   writeGpuTensor,
   type GpuParamGroup,
   type GpuQuantized,
+  type GpuQuantizeOptions,
   type GpuTensor,
   type WebgpuEngineOptions,
 } from './kernels/webgpu/index.js';
+export type { WebgpuStepPass } from './kernels/webgpu/optimizer.js';
 /** An optimizer class as `createWebgpuOptimizer` takes it (`Adam8bit`, `Lion`, ...). */
 export type { OptimizerClass } from './kernels/webgpu/index.js';

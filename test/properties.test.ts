@@ -110,3 +110,70 @@ describe('overflowing states', () => {
     assert.ok(p.every(Number.isFinite), 'parameters stay finite');
   });
 });
+
+/**
+ * Issue 13, invariants 1 and 6 at the option entries: hostile option objects through the
+ * constructor, setOptions (with hostile group indices) and overrideConfig, interleaved with
+ * steps. A call either throws a plain Error and leaves the optimizer's checkpoint and parameters
+ * exactly as before, or is accepted and the next step from finite inputs gives finite parameters.
+ */
+describe('property: hostile options (constructors, setOptions, overrideConfig)', () => {
+  const RUNS = Number(process.env.RELIABILITY_RUNS ?? 1);
+  const CLASSES = [bitopt.Adam8bit, bitopt.AdamW, bitopt.RMSprop8bit, bitopt.Lion8bit, bitopt.SGD8bit, bitopt.LAMB8bit, bitopt.AdEMAMix8bit, bitopt.Adagrad8bit];
+  const NAMES = ['lr', 'betas', 'eps', 'weightDecay', 'alpha', 'momentum', 'dampening', 'nesterov', 'optimBits', 'blockSize', 'min8bitSize', 'percentileClipping', 'maxUnorm', 'alpha3', 't_alpha', 'constructor', 'toString', '__proto__', 'valueOf', 'lrr'];
+  const VALUES: unknown[] = [0, -0, 1, -1, 0.5, 0.999, 1e-8, 1e308, -1e308, 1e-320, NaN, Infinity, -Infinity, 2 ** 53, 8, 32, 4, 256, 100, 'x', '0.1', null, undefined, true, [], [0.9], [0.9, 0.999], [0.9, 0.999, 0.9999], [NaN, 0.9], [1, 1], {}, new Map()];
+  const option = fc.tuple(fc.constantFrom(...NAMES), fc.constantFrom(...VALUES));
+  const optionObject = fc.oneof(
+    // Own properties (a '__proto__' key too, as JSON.parse makes it), values kept as they are (NaN, Map, undefined).
+    { weight: 8, arbitrary: fc.array(option, { maxLength: 3 }).map((kv) => kv.reduce((o, [k, v]) => Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true }), {} as object)) },
+    { weight: 1, arbitrary: fc.constantFrom<unknown>(null, 3, 'lr', [], new Map([['lr', 1]]), Object.create({ lr: 1 })) },
+  );
+  const call = fc.oneof(
+    fc.record({ kind: fc.constant('set'), options: optionObject, index: fc.constantFrom<unknown>(undefined, 0, 1, '0', -1, 0.5, NaN) }),
+    fc.record({ kind: fc.constant('override'), options: optionObject, which: fc.constantFrom(0, 1) }),
+    fc.record({ kind: fc.constant('step') }),
+  );
+  const view = (opt: Optimizer, ps: Float32Array[]) => JSON.stringify({ d: opt.stateDict(), p: ps.map((p) => [...p]) }, (_, v) => (ArrayBuffer.isView(v) ? [...(v as Float32Array)] : typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+
+  it('every call throws and changes nothing, or keeps a finite step finite', async () => {
+    const counts = { built: 0, refusedCtor: 0, accepted: 0, refused: 0, steps: 0 };
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...CLASSES), optionObject, fc.array(call, { minLength: 1, maxLength: 6 }), async (cls, ctorOptions, calls) => {
+        const ps = [new Float32Array(300).map((_, i) => Math.sin(i) * 0.1), new Float32Array(5000).map((_, i) => Math.cos(i) * 0.1)];
+        const grads = ps.map((p) => p.map((_, i) => Math.sin(i * 1.7) * 0.01));
+        let opt: Optimizer;
+        try {
+          opt = new (cls as unknown as new (p: Float32Array[], o: unknown) => Optimizer)(ps, ctorOptions);
+        } catch (e) {
+          assert.ok(e instanceof Error && !(e instanceof TypeError), `constructor: ${String(e)}`);
+          counts.refusedCtor++;
+          return;
+        }
+        counts.built++;
+        for (const c of calls) {
+          if (c.kind === 'step') {
+            await opt.step(grads);
+            for (const p of ps) assert.ok(p.every(Number.isFinite), `${cls.name} ${JSON.stringify(ctorOptions)}: a finite step gave a non-finite parameter`);
+            counts.steps++;
+            continue;
+          }
+          const before = view(opt, ps);
+          try {
+            if (c.kind === 'set') opt.setOptions(c.options as object, c.index as number);
+            else opt.overrideConfig(ps[c.which as number], c.options as object);
+            counts.accepted++;
+          } catch (e) {
+            assert.ok(e instanceof Error && !(e instanceof TypeError), `${c.kind}: ${String(e)}`);
+            assert.equal(view(opt, ps), before, `${c.kind} threw (${(e as Error).message}) but changed the optimizer`);
+            counts.refused++;
+          }
+        }
+        await opt.step(grads);
+        for (const p of ps) assert.ok(p.every(Number.isFinite), `${cls.name}: a finite step gave a non-finite parameter`);
+        counts.steps++;
+      }),
+      { numRuns: 150 * RUNS, seed: 1313 },
+    );
+    console.log(`# hostile options: ${counts.built} optimizers built, ${counts.refusedCtor} constructors refused; ${counts.accepted} option calls accepted, ${counts.refused} refused unchanged; ${counts.steps} steps, all finite`);
+  });
+});

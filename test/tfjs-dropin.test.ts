@@ -165,3 +165,26 @@ describe('disposed variables (issue 13)', () => {
     opt.dispose();
   });
 });
+
+describe('a schedule right after loading', () => {
+  test('learningRate assigned after setWeights and before the next step wins over the restored one', async () => {
+    const v = tf.variable(tf.ones([300]), true, 'dropin_restored_lr');
+    const first = bitopt.adam8bit(1e-2);
+    first.applyGradients({ dropin_restored_lr: tf.fill([300], 0.5) });
+    const saved = await first.getWeights();
+    const before = Float32Array.from(v.dataSync());
+    // Restored with lr 1e-2 in the state; the user's schedule then sets 0 (a frozen step leaves v as it is).
+    const resumed = bitopt.adam8bit(1e-2);
+    await resumed.setWeights(saved);
+    resumed.learningRate = 0;
+    resumed.applyGradients({ dropin_restored_lr: tf.fill([300], 0.5) });
+    assert.deepEqual(Float32Array.from(v.dataSync()), before);
+    // Without the assignment the restored learning rate applies: the same step moves v.
+    const other = bitopt.adam8bit(0);
+    await other.setWeights(saved);
+    other.applyGradients({ dropin_restored_lr: tf.fill([300], 0.5) });
+    assert.notDeepEqual(Float32Array.from(v.dataSync()), before);
+    [first, resumed, other].forEach((o) => o.dispose());
+    v.dispose();
+  });
+});

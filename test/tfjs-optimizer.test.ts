@@ -201,7 +201,7 @@ describe('every class steps a tfjs variable exactly as the core optimizer steps 
       vars.forEach((v, i) => assert.deepEqual(v.dataSync(), params[i], `${name} parameter ${i}`));
       assert.equal(tfOpt.stateBytes(), coreOpt.stateBytes(), `${name} state bytes`);
       assert.equal(tfOpt.iterations, 4);
-      assert.equal(tfOpt.getClassName(), `bitopt.${name}`);
+      assert.equal(tfOpt.getClassName(), bitopt.savedClassName(`bitopt.${name}`));
       tfOpt.dispose();
       tf.dispose(vars);
     }
@@ -213,7 +213,7 @@ describe('every class steps a tfjs variable exactly as the core optimizer steps 
       const opt = new bitopt.TFJS_OPTIMIZERS[name]({ lr: 0.02, blockSize: 512 });
       const [cls, fromConfig] = map[`bitopt.${name}`];
       const back = fromConfig(cls, opt.getConfig()) as bitopt.BitoptOptimizer;
-      assert.equal(back.getClassName(), `bitopt.${name}`);
+      assert.equal(back.getClassName(), bitopt.savedClassName(`bitopt.${name}`));
       // tfjs's keys with the values in force (the class's defaults, bitsandbytes'), then bitopt's given options.
       const d = (core as unknown as Record<string, new (p: Float32Array[]) => core.Optimizer>)[name];
       const defaults = new d([new Float32Array(1)]).defaults as Record<string, number | number[]>;
@@ -340,9 +340,12 @@ describe('memory', () => {
       const before = tf.memory().numBytes;
       opt.applyGradients([{ name: v.name, tensor: g }]);
       const tensorBytes = tf.memory().numBytes - before;
+      // Read while the variable lives: a disposed variable's state is not counted (issue 13).
+      if (opt instanceof bitopt.BitoptOptimizer) held.set(opt, opt.stateBytes());
       tf.dispose([v, g]);
       return tensorBytes;
     };
+    const held = new Map<tf.Optimizer, number>();
     const n = 256 * 512;
     const a8 = bitopt.adam8bit();
     const a32 = bitopt.adam();
@@ -353,9 +356,10 @@ describe('memory', () => {
     assert.equal(run(a32), 0);
     assert.equal(run(tfAdam), 8 * n, 'tf.train.adam: m and v as float32 tensors');
     // 1 code per element per state + one float32 absmax per 256-element block per state.
-    assert.equal(a8.stateBytes(), 2 * n + 2 * 4 * (n / 256));
-    assert.equal(a8.stateBytes() / n, 2.03125);
-    assert.equal(a32.stateBytes() / n, 8);
+    assert.equal(held.get(a8), 2 * n + 2 * 4 * (n / 256));
+    assert.equal(held.get(a8)! / n, 2.03125);
+    assert.equal(held.get(a32)! / n, 8);
+    assert.equal(a8.stateBytes(), 0, 'its variable was disposed');
     tfAdam.dispose();
   });
 });

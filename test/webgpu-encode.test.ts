@@ -14,7 +14,7 @@ import { createGpuTensor } from '../src/kernels/webgpu/device.js';
 import { createWebgpuOptimizer } from '../src/kernels/webgpu/optimizer.js';
 import { readBuffer, writeBytes } from '../src/kernels/webgpu/device.js';
 import { requestNodeDevice } from '../src/kernels/webgpu/node.js';
-import { nearestCodeWgsl, TABLES, tableData } from '../src/kernels/webgpu/tables.js';
+import { exactCodeWgsl, nearestCodeWgsl, tableData } from '../src/kernels/webgpu/tables.js';
 
 const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
@@ -24,29 +24,31 @@ const gpu = await requestNodeDevice().catch(() => null);
 const skip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see docs/architecture.md §5)';
 
 /** Codes of x (already divided by absmax); unsigned codes also see v, the value before the division. */
-async function encodeOnGpu(device: GPUDevice, x: Float32Array, signed: boolean, v: Float32Array = x): Promise<Uint32Array> {
+async function encodeOnGpu(device: GPUDevice, x: Float32Array, signed: boolean, v: Float32Array = x, exact = false): Promise<Uint32Array> {
+  const encoder = exact ? exactCodeWgsl({ signed, unsigned: !signed }) : nearestCodeWgsl;
+  const call = exact ? `encode${signed ? 'Signed' : 'Unsigned'}X(xs[i], vs[i])` : signed ? 'encodeSigned(xs[i])' : 'encodeUnsigned(xs[i], vs[i])';
   const code = `
 @group(0) @binding(0) var<storage, read> tables: array<f32>;
 @group(0) @binding(1) var<storage, read> xs: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
 @group(0) @binding(3) var<storage, read> vs: array<f32>;
-${nearestCodeWgsl}
+${encoder}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   loadTables(lid.x);
   workgroupBarrier();
   let i = wid.x * 256u + lid.x;
-  if (i < arrayLength(&xs)) { out[i] = ${signed ? 'encodeSigned(xs[i])' : 'encodeUnsigned(xs[i], vs[i])'}; }
+  if (i < arrayLength(&xs)) { out[i] = ${call}; }
 }`;
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-  const tables = device.createBuffer({ size: TABLES.words * 4, usage });
+  const tables = device.createBuffer({ size: tableData().byteLength, usage });
   writeBytes(device, tables, 0, tableData());
   const xs = device.createBuffer({ size: x.byteLength, usage });
   writeBytes(device, xs, 0, x);
   const out = device.createBuffer({ size: x.byteLength, usage });
   const vBuf = device.createBuffer({ size: x.byteLength, usage });
   writeBytes(device, vBuf, 0, v);
-  const bound = signed ? [tables, xs, out] : [tables, xs, out, vBuf]; // the signed shader has no vs
+  const bound = signed && !exact ? [tables, xs, out] : [tables, xs, out, vBuf]; // the search's signed shader has no vs
   const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
   const bg = device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
@@ -116,6 +118,21 @@ describe('webgpu 8-bit encoder', { skip }, () => {
         ties++;
       }
       assert.ok(ties <= 2 * map.length, `${ties} ties`);
+    });
+  }
+
+  for (const signed of [true, false]) {
+    test(`exact tables (engine option exactEncode), ${signed ? 'signed' : 'unsigned'}: codes EQUAL the reference on every input`, async () => {
+      const map = createDynamicMap(signed);
+      const x = inputs(map, signed);
+      const got = await encodeOnGpu(gpu!.device, x, signed, x, true);
+      for (let i = 0; i < x.length; i++) assert.equal(got[i], referenceCode(map, x[i], signed), `x=${x[i]}`);
+      // The nudges see the value before scaling: a negative (or positive) value whose quotient is ±0.
+      const z = Float32Array.of(0, -0, 0, 0);
+      const v = Float32Array.of(-1e-30, 1e-30, 1e-30, 0);
+      const codes = await encodeOnGpu(gpu!.device, z, signed, v, true);
+      const smallestPositive = map.findIndex((m) => m > 0);
+      assert.deepEqual(Array.from(codes), signed ? [126, 127, 127, 127] : [0, smallestPositive, smallestPositive, 0]);
     });
   }
 

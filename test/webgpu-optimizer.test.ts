@@ -3,10 +3,11 @@
  * GPU (docs/architecture.md §5). Each step starts both paths from the SAME params and states (the CPU's
  * state dict uploaded to the GPU), so every comparison checks one fused step: parameters
  * within float32 rounding of the update, 8-bit codes equal except near-ties (then adjacent),
- * absmax and float32 states within float32 rounding. Covers every rule 8/32-bit, partial blocks
+ * absmax and float32 states within float32 rounding. Covers every rule 4/8/32-bit, partial blocks
  * and partial vec4s, several block sizes, chunking (a forced small binding limit), grid-stride
  * walks and non-finite gradients; and that the GPU state of small tensors costs their logical
- * size (stateBytes), not whole tiles.
+ * size (stateBytes), not whole tiles. 4-bit: odd lengths, all-zero blocks, and checkpoints that
+ * travel CPU → GPU → CPU bit-exactly.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -48,25 +49,41 @@ interface Case {
   gradScales?: number[];
   /** Expected `stateBytes()` after the first step. */
   stateBytes?: number;
+  /** The first `zeroHead` gradient elements are 0 at every step (all-zero state blocks). */
+  zeroHead?: number;
+}
+
+/** Element i's code of a 4-bit (two per byte, low nibble first) or 8-bit code array. */
+function codesOf(s: StateEntry, length: number): number[] {
+  if (s.format === 'blockwise4') return Array.from({ length }, (_, i) => (i & 1 ? s.codes[i >> 1] >> 4 : s.codes[i >> 1] & 15));
+  if (s.format === 'blockwise8') return Array.from(s.codes);
+  throw new Error(`no codes in format ${s.format}`);
 }
 
 function sameFloat(a: number, b: number, rel: number, abs: number): boolean {
   return Math.abs(a - b) <= rel * Math.max(Math.abs(a), Math.abs(b)) + abs;
 }
 
-function compareStates(label: string, gpuStates: StateEntry[], cpuStates: StateEntry[]): void {
+function compareStates(label: string, gpuStates: StateEntry[], cpuStates: StateEntry[], length: number): void {
   assert.equal(gpuStates.length, cpuStates.length, `${label}: state count`);
   gpuStates.forEach((gs, k) => {
     const cs = cpuStates[k];
     assert.equal(gs.format, cs.format, `${label}: state ${k} format`);
-    if (gs.format === 'blockwise8' && cs.format === 'blockwise8') {
+    if ((gs.format === 'blockwise8' && cs.format === 'blockwise8') || (gs.format === 'blockwise4' && cs.format === 'blockwise4')) {
+      assert.equal(gs.codes.length, cs.codes.length, `${label}: state ${k} code bytes`);
+      assert.equal(gs.blockSize, cs.blockSize, `${label}: state ${k} block size`);
+      assert.deepEqual(gs.map, cs.map, `${label}: state ${k} map`);
+      const n = gs.format === 'blockwise4' ? length : cs.codes.length;
+      const [gc, cc] = [codesOf(gs, n), codesOf(cs, n)];
       let mismatches = 0;
-      for (let i = 0; i < cs.codes.length; i++) {
-        if (gs.codes[i] === cs.codes[i]) continue;
+      for (let i = 0; i < n; i++) {
+        if (gc[i] === cc[i]) continue;
         mismatches++;
-        assert.ok(Math.abs(gs.codes[i] - cs.codes[i]) <= 1, `${label}: state ${k} code ${i}: gpu ${gs.codes[i]} cpu ${cs.codes[i]}`);
+        assert.ok(Math.abs(gc[i] - cc[i]) <= 1, `${label}: state ${k} code ${i}: gpu ${gc[i]} cpu ${cc[i]}`);
       }
-      assert.ok(mismatches <= Math.max(2, cs.codes.length * 2e-3), `${label}: state ${k}: ${mismatches} of ${cs.codes.length} codes differ`);
+      assert.ok(mismatches <= Math.max(2, n * 2e-3), `${label}: state ${k}: ${mismatches} of ${n} codes differ`);
+      // An odd length leaves the last byte's high nibble unused: 0 in both.
+      if (gs.format === 'blockwise4' && n & 1) assert.equal(gs.codes[gs.codes.length - 1] >> 4, 0, `${label}: state ${k}: unused nibble`);
       for (let b = 0; b < cs.absmax.length; b++) {
         assert.ok(sameFloat(gs.absmax[b], cs.absmax[b], 2e-6, 0), `${label}: state ${k} absmax ${b}: gpu ${gs.absmax[b]} cpu ${cs.absmax[b]}`);
       }
@@ -96,6 +113,7 @@ async function runCase(c: Case): Promise<void> {
     for (let t = 1; t <= steps; t++) {
       const label = `${c.name} n=${n} step ${t}`;
       const grad = wide(n, r, c.gradScales?.[t - 1] ?? 1);
+      grad.fill(0, 0, Math.min(n, c.zeroHead ?? 0));
       const bad: number[] = [];
       if (c.nonFinite && t === 2) {
         for (const [i, v] of [[0, NaN], [5, Infinity], [n - 1, -Infinity], [Math.floor(n / 2), NaN]] as const) {
@@ -125,17 +143,33 @@ async function runCase(c: Case): Promise<void> {
       const gd: StateDict = await opt.stateDictAsync();
       const cd = cpu.stateDict();
       assert.equal(gd.tensors[0].step, cd.tensors[0].step, `${label}: step count`);
-      compareStates(label, gd.tensors[0].states, cd.tensors[0].states);
+      compareStates(label, gd.tensors[0].states, cd.tensors[0].states, n);
       const [gh, ch] = [gd.tensors[0].clipHistory, cd.tensors[0].clipHistory];
       assert.equal(gh === null, ch === null, `${label}: clip history presence`);
       if (gh && ch) {
         assert.equal(gh.count, ch.count, `${label}: clip history count`);
         for (let i = 0; i < Math.min(ch.count, 100); i++) assert.ok(sameFloat(gh.norms[i], ch.norms[i], 1e-5, 0), `${label}: clip norm ${i}: gpu ${gh.norms[i]} cpu ${ch.norms[i]}`);
       }
+      // All-zero blocks: absmax 0 and every code the code of 0, exactly.
+      for (const s of gd.tensors[0].states) {
+        if (s.format === 'float32' || !c.zeroHead) continue;
+        const zero = s.map.reduce((best, v, code) => (Math.abs(v) < Math.abs(s.map[best]) ? code : best), 0);
+        const codes = codesOf(s, n);
+        const bs: number = s.blockSize;
+        for (let b = 0; (b + 1) * bs <= Math.min(n, c.zeroHead); b++) {
+          assert.equal(s.absmax[b], 0, `${label}: all-zero block ${b}: absmax`);
+          for (let i = b * bs; i < (b + 1) * bs; i++) assert.equal(codes[i], zero, `${label}: all-zero block ${b}: code ${i}`);
+        }
+      }
       for (const i of bad) {
         for (const s of gd.tensors[0].states) {
-          const v = s.format === 'float32' ? s.values[i] : s.map[s.codes[i]];
-          assert.equal(v, 0, `${label}: state of element ${i} with a non-finite gradient is not 0`);
+          if (s.format === 'float32') {
+            assert.equal(s.values[i], 0, `${label}: state of element ${i} with a non-finite gradient is not 0`);
+            continue;
+          }
+          // The code nearest 0 (4-bit second moments have no 0 level: their smallest, 1/16).
+          const zero = s.map.reduce((best, v, c) => (Math.abs(v) < Math.abs(s.map[best]) ? c : best), 0);
+          assert.equal(codesOf(s, n)[i], zero, `${label}: state of element ${i} with a non-finite gradient does not have the code of 0`);
         }
       }
     }
@@ -181,6 +215,20 @@ describe('webgpu fused kernels vs the CPU reference', { skip }, () => {
     }
     await runCase({ name: 'AdEMAMix8bit', cls: bitopt.AdEMAMix8bit, length: 12345, engine: { unroll: 2, maxBindingBytes: 65536, maxWorkgroups: 2 }, steps: 2 });
   });
+  test('8-bit with pairs of neighbouring vec4s per thread (engine option pairs), several block sizes', async () => {
+    for (const [blockSize, unroll] of [[64, 1], [256, 1], [256, 2], [2048, 1], [4096, 1]]) {
+      await runCase({ name: 'Adam8bit', cls: bitopt.Adam8bit, options: { blockSize }, length: 2 * blockSize + 2048 * unroll + 4099, engine: { pairs: true, unroll }, steps: 2, nonFinite: true });
+    }
+    await runCase({ name: 'AdEMAMix8bit', cls: bitopt.AdEMAMix8bit, length: 12345, engine: { pairs: true, maxBindingBytes: 65536, maxWorkgroups: 2 }, steps: 2 });
+    await runCase({ name: 'LAMB8bit', cls: bitopt.LAMB8bit, options: { maxUnorm: 0.5, min8bitSize: 0 }, length: 1025, engine: { pairs: true, subgroups: false }, steps: 2 });
+  });
+  test('8-bit with the exact encode tables (engine option exactEncode), with and without pairs', async () => {
+    for (const [name, cls, options] of pairs.map(([n, c8, , o]) => [n, c8, o] as const)) {
+      await runCase({ name: `${name}8bit`, cls, options, length: 10002, engine: { exactEncode: true }, steps: 2, nonFinite: true });
+    }
+    await runCase({ name: 'Adam8bit', cls: bitopt.Adam8bit, options: { blockSize: 64 }, length: 9000, engine: { exactEncode: true, pairs: true }, steps: 2, nonFinite: true });
+    await runCase({ name: 'AdEMAMix8bit', cls: bitopt.AdEMAMix8bit, length: 12345, engine: { exactEncode: true, pairs: true, unroll: 2 }, steps: 2 });
+  });
   test('percentile clipping (history, scale and checkpoint on the GPU)', async () => {
     const gradScales = [1, 3, 0.5, 10];
     await runCase({ name: 'Adam8bit', cls: bitopt.Adam8bit, options: { percentileClipping: 5 }, length: 9001, steps: 4, gradScales, nonFinite: true });
@@ -194,6 +242,88 @@ describe('webgpu fused kernels vs the CPU reference', { skip }, () => {
     await runCase({ name: 'RAdam8bit', cls: bitopt.RAdam8bit, options, length: 10002, steps: 8, nonFinite: true });
     await runCase({ name: 'RAdam', cls: bitopt.RAdam, options, length: 5001, steps: 8, nonFinite: true });
   });
+});
+
+const pairs4: [string, AnyClass, Record<string, unknown>?, number?][] = [
+  ['Adam', bitopt.Adam4bit, { weightDecay: 0.01 }],
+  ['AdamW', bitopt.AdamW4bit],
+  ['SGD', bitopt.SGD4bit, { momentum: 0.9, weightDecay: 1e-3 }],
+  ['RMSprop', bitopt.RMSprop4bit, { weightDecay: 1e-3 }],
+  ['Adagrad', bitopt.Adagrad4bit],
+  ['Lion', bitopt.Lion4bit, { weightDecay: 0.1 }],
+  ['AdEMAMix', bitopt.AdEMAMix4bit],
+  ['LAMB', bitopt.LAMB4bit, { maxUnorm: 0.5, lr: 1e-2 }],
+  ['LARS', bitopt.LARS4bit, { lr: 1e-1 }],
+  // b2 0.9: momentum steps 1-5, rectified from step 6.
+  ['RAdam', bitopt.RAdam4bit, { betas: [0.9, 0.9], weightDecay: 1e-3 }, 8],
+];
+const blockwise4Bytes = (S: number, n: number, blockSize: number) => S * Math.ceil(n / blockSize) * (blockSize / 2 + 4);
+
+describe('webgpu 4-bit kernels vs the CPU reference', { skip }, () => {
+  for (const [name, cls, options, steps] of pairs4) {
+    // 10001 elements: odd (an unused last nibble), a partial last block and vec4; 300 zero
+    // gradients first: two all-zero blocks of 128.
+    // (SGD, RMSprop and RAdam add their weight decay to the gradient: there the blocks are not zero.)
+    const zeroHead = ['SGD', 'RMSprop', 'RAdam'].includes(name) ? 0 : 300;
+    test(`${name} 4-bit`, () => runCase({ name: `${name}4bit`, cls, options, length: 10001, nonFinite: true, zeroHead, steps }));
+  }
+  test('block sizes 64 to 4096, 1 to 4 words per thread per tile (unroll)', async () => {
+    for (const [blockSize, unroll] of [[64, 1], [256, 1], [2048, 1], [4096, 1], [64, 2], [128, 4], [1024, 2]]) {
+      await runCase({ name: 'Adam4bit', cls: bitopt.Adam4bit, options: { blockSize }, length: 2 * blockSize + 2048 * unroll + 4099, engine: { unroll }, steps: 2, nonFinite: true, zeroHead: 2 * blockSize });
+    }
+  });
+  test('chunking (64 KiB bindings, 3 workgroups per chunk), no subgroups, percentile clipping', async () => {
+    const engine = { maxBindingBytes: 65536, maxWorkgroups: 3 };
+    await runCase({ name: 'AdEMAMix4bit', cls: bitopt.AdEMAMix4bit, length: 40001, engine, steps: 2 });
+    await runCase({ name: 'LAMB4bit', cls: bitopt.LAMB4bit, options: { maxUnorm: 0.5 }, length: 40001, engine, steps: 2 });
+    await runCase({ name: 'Adam4bit', cls: bitopt.Adam4bit, length: 9001, engine: { subgroups: false }, steps: 2, nonFinite: true, zeroHead: 256 });
+    await runCase({ name: 'Adam4bit', cls: bitopt.Adam4bit, options: { percentileClipping: 5 }, length: 9001, steps: 4, gradScales: [1, 3, 0.5, 10], nonFinite: true });
+  });
+  test('state sized to the tensor: S·blocks·(blockSize/2 + 4) bytes; float32 under min8bitSize', async () => {
+    for (const n of [1, 10, 255, 1000, 1025, 5001]) {
+      await runCase({ name: 'Adam4bit', cls: bitopt.Adam4bit, options: { min8bitSize: 0 }, length: n, steps: 2, stateBytes: blockwise4Bytes(2, n, 128) });
+      await runCase({ name: 'Lion4bit', cls: bitopt.Lion4bit, options: { min8bitSize: 0, blockSize: 64 }, length: n, steps: 2, stateBytes: blockwise4Bytes(1, n, 64) });
+    }
+    await runCase({ name: 'Adam4bit', cls: bitopt.Adam4bit, length: 1000, steps: 1, stateBytes: float32Bytes(2, 1000) });
+  });
+  test('checkpoints: CPU → GPU → CPU bit-exactly (odd length, zero blocks), and a GPU step continues as the CPU', async () => {
+    const r = rng(41);
+    const [n0, n1] = [5001, 4097];
+    const w = [wide(n0, r, 1), wide(n1, r, 1)];
+    const grads = [0, 1, 2].map(() => [wide(n0, r, 1), wide(n1, r, 1).fill(0, 0, 512)]);
+    const cpu = new bitopt.Adam4bit(w.map((x) => x.slice()), { lr: 1e-2 });
+    cpu.setKernel(bitopt.createReferenceKernel());
+    await cpu.step(grads[0]);
+    await cpu.step(grads[1]);
+    const dict = cpu.stateDict();
+    assert.deepEqual(dict.tensors[0].states.map((s) => s.format), ['blockwise4', 'blockwise4']);
+    const ps = cpu.params.map((x) => createGpuTensor(device, x));
+    const gs = grads[2].map((x) => createGpuTensor(device, x));
+    tensors4.push(...ps, ...gs);
+    const opt = createWebgpuOptimizer(device, bitopt.Adam4bit, ps, { lr: 1e-2 });
+    opt.loadStateDict(dict);
+    assert.equal(opt.stateBytes(), blockwise4Bytes(2, n0, 128) + blockwise4Bytes(2, n1, 128));
+    assert.deepEqual((await opt.stateDictAsync()).tensors, dict.tensors, 'GPU export of a CPU checkpoint');
+    const back = new bitopt.Adam4bit(w.map((x) => new Float32Array(x.length)), { lr: 1e-2 });
+    back.loadStateDict(await opt.stateDictAsync());
+    assert.deepEqual(back.stateDict().tensors, dict.tensors, 'CPU import of the GPU export');
+    // One more step on both: parameters within float32 rounding, the GPU's state loads on the CPU.
+    await opt.step(gs);
+    await cpu.step(grads[2]);
+    const after = await opt.stateDictAsync();
+    for (let t = 0; t < 2; t++) {
+      const got = await readGpuTensor(device, ps[t]);
+      let worst = 0;
+      got.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - cpu.params[t][i]))));
+      assert.ok(worst < 1e-6, `tensor ${t}: max |Δp| ${worst}`);
+      compareStates(`tensor ${t}`, after.tensors[t].states, cpu.stateDict().tensors[t].states, t === 0 ? n0 : n1);
+    }
+    back.loadStateDict(after);
+    assert.deepEqual(back.stateDict().tensors, after.tensors);
+    opt.destroy();
+  });
+  const tensors4: GpuTensor[] = [];
+  after(() => tensors4.forEach((t) => t.buffer.destroy()));
 });
 
 /**
@@ -256,27 +386,6 @@ describe('webgpu state sized to the tensor (no whole-tile padding), results as t
 describe('webgpu optimizer API', { skip }, () => {
   let tensors: GpuTensor[] = [];
   after(() => tensors.forEach((t) => t.buffer.destroy()));
-
-  test('4-bit states are refused with an error naming the format (no WGSL kernel yet), and nothing changes', async () => {
-    const r = rng(11);
-    const init = wide(5000, r, 1);
-    const w = createGpuTensor(device, init);
-    const g = createGpuTensor(device, wide(5000, r, 1));
-    tensors.push(w, g);
-    const refused = /no kernel for state format 'blockwise4'/;
-    let opt: ReturnType<typeof createWebgpuOptimizer> | undefined;
-    try {
-      opt = createWebgpuOptimizer(device, bitopt.Adam4bit, [w], { lr: 1e-2 });
-    } catch (e) {
-      assert.match((e as Error).message, refused);
-    }
-    if (opt) {
-      await assert.rejects(async () => { await opt!.step([g]); await opt!.sync(); }, refused);
-      assert.equal(opt.stateBytes(), 0);
-    }
-    const after = await readGpuTensor(device, w);
-    assert.deepEqual(after, init, 'the parameter is unchanged');
-  });
 
   test('small tensors keep float32 state, large ones 8-bit; state dict round-trips through the CPU class', async () => {
     const r = rng(7);
@@ -377,7 +486,7 @@ describe('webgpu optimizer API', { skip }, () => {
     opt.destroy();
   });
 
-  test('a WebGPU validation error (a destroyed gradient buffer) surfaces as a clear Error from sync() and the next step()', async () => {
+  test('a WebGPU validation error (a destroyed gradient buffer) surfaces once as a clear Error from sync()', async () => {
     const p = createGpuTensor(device, 4096);
     const g = createGpuTensor(device, 4096);
     tensors.push(p);
@@ -387,7 +496,8 @@ describe('webgpu optimizer API', { skip }, () => {
     g.buffer.destroy();
     await opt.step([g]); // enqueued: WebGPU reports the error asynchronously
     await assert.rejects(opt.sync(), /Lion8bit\.step: WebGPU validation error/);
-    await assert.rejects(opt.step([g]), /Lion8bit\.step: WebGPU validation error/);
+    await opt.sync(); // reported once (issue 13; test/reliability-webgpu.test.ts)
+    assert.equal(opt.stepCount(0), 1, 'the failed step was taken back');
     opt.destroy();
   });
 });

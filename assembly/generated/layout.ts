@@ -28,3 +28,5 @@ export const T4_PLANES: usize = 128;
 export const T4_ZERO: usize = 192;
 export const T4_NEGATIVES: usize = 196;
 export const T4_SIGN: usize = 200;
+export const T4_HAS_FLAT: usize = 204;
+export const T4_FLAT: usize = 256;

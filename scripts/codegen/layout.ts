@@ -60,7 +60,11 @@ export const QUANT_TABLE_BYTES = QUANT_TABLE_FLAT + 4 * 65536;
  * The 4-bit codec's table (bytes): the 16-value map; 15 float32 thresholds (threshold k is the
  * largest r whose nearest code is <= k, so the code of r is the number of thresholds below r);
  * the map as four 16-byte planes (byte j of value c at planes + 16·j + c, for a swizzle decode);
- * the code of 0, the number of negative map values and 1 for the sign nudge (signed states).
+ * the code of 0, the number of negative map values and 1 for the sign nudge (signed states);
+ * `hasFlat` = 1 when `flat` holds the update encoder's cell table: one entry per 16 high bits
+ * of r, as QUANT_TABLE_FLAT (nudged code at the cell's low-magnitude end, bits 16..23; low 16
+ * bits of the largest magnitude with that code), so encoding is one lookup instead of 15
+ * compares.
  */
 export const QUANT4_TABLE = {
   map: 0,
@@ -69,5 +73,7 @@ export const QUANT4_TABLE = {
   zeroCode: 192,
   negatives: 196,
   signNudge: 200,
-  bytes: 208,
+  hasFlat: 204,
+  flat: 256,
+  bytes: 256 + 4 * 65536,
 } as const;

@@ -6,8 +6,11 @@
 /// <reference types="@webgpu/types" />
 import { requestWebgpuDevice } from '../kernels/webgpu/device.js';
 
+/** What `requestBrowserWebgpu` returns. */
 export interface BrowserWebgpu {
+  /** The adapter from `navigator.gpu.requestAdapter`. */
   adapter: GPUAdapter;
+  /** A device with the adapter's full limits. */
   device: GPUDevice;
   /** e.g. "google swiftshader" or "nvidia ampere": vendor and architecture or description. */
   adapterName: string;

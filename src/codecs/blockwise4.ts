@@ -18,14 +18,19 @@ import { createDynamicMap, MAP_SIZE_4BIT, validateMap } from '../quant/maps.js';
 import type { StateSign } from '../optim/rule.js';
 import { checkFinite, entryError, expectArray, quantizeSaturating, type StateCodec, type StateStore } from './codec.js';
 
+/** The checkpoint entry of a block-wise 4-bit state. */
 export interface Blockwise4Entry {
+  /** Always 'blockwise4'. */
   format: 'blockwise4';
+  /** The state's sign ('signed' or 'unsigned'), which picks its map. */
   sign: StateSign;
+  /** Elements per block (a power of two in [64, 4096]). */
   blockSize: number;
   /** 16 sorted values in [-1, 1]. */
   map: Float32Array;
   /** ceil(length / 2) bytes, two codes each (low nibble first). */
   codes: Uint8Array;
+  /** One scale per block: the block's largest |value|. */
   absmax: Float32Array;
 }
 
@@ -86,13 +91,18 @@ export function dequantizeBlock4(map: Float32Array, codes: Uint8Array, start: nu
   for (let j = 0; j < n; j++) out[j] = map[codeAt(codes, start + j)] * absmax;
 }
 
+/** A block-wise 4-bit state: half a byte per element and one float32 absmax per block. */
 export class Blockwise4State implements StateStore {
   readonly format = 'blockwise4';
   constructor(
     readonly sign: StateSign,
+    /** Elements per block (a power of two in [64, 4096]). */
     readonly blockSize: number,
+    /** The 16-value code map (shared; do not change it). */
     readonly map: Float32Array,
+    /** Two 4-bit codes per byte, low nibble first. */
     readonly codes: Uint8Array,
+    /** One scale per block: the block's largest |value|. */
     readonly absmax: Float32Array,
     /** Elements (explicit: `codes` holds two per byte). */
     readonly length: number,

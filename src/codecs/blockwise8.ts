@@ -10,12 +10,19 @@ import { createDynamicMap, validateMap } from '../quant/maps.js';
 import type { StateSign } from '../optim/rule.js';
 import { checkFinite, entryError, expectArray, quantizeSaturating, type StateCodec, type StateStore } from './codec.js';
 
+/** The checkpoint entry of a block-wise 8-bit state. */
 export interface Blockwise8Entry {
+  /** Always 'blockwise8'. */
   format: 'blockwise8';
+  /** The state's sign ('signed' or 'unsigned'), which picks its map. */
   sign: StateSign;
+  /** Elements per block (a power of two in [64, 4096]). */
   blockSize: number;
+  /** The 256-value code map (the dynamic map of the state's sign). */
   map: Float32Array;
+  /** One code (an index into `map`) per element. */
   codes: Uint8Array;
+  /** One scale per block: the block's largest |value|. */
   absmax: Float32Array;
 }
 
@@ -36,13 +43,18 @@ export function stateMap(sign: StateSign): Float32Array {
   return dynamicMaps[sign];
 }
 
+/** A block-wise 8-bit state: one byte per element and one float32 absmax per block. */
 export class Blockwise8State implements StateStore {
   readonly format = 'blockwise8';
   constructor(
     readonly sign: StateSign,
+    /** Elements per block (a power of two in [64, 4096]). */
     readonly blockSize: number,
+    /** The 256-value code map (shared; do not change it). */
     readonly map: Float32Array,
+    /** One code (an index into `map`) per element. */
     readonly codes: Uint8Array,
+    /** One scale per block: the block's largest |value|. */
     readonly absmax: Float32Array,
   ) {}
   /** The encoding rule of this state's codes (see `stateNudge`). */
@@ -69,6 +81,7 @@ function checkMapSign(map: Float32Array, sign: StateSign, where: string): void {
   if (sign === 'signed' && !(map[0] < 0 && map[map.length - 1] > 0)) entryError(where, `the map of a signed state must span negative and positive values`);
 }
 
+/** The block-wise 8-bit codec (`optimBits: 8`, blocks of 256 by default). */
 export const blockwise8Codec: StateCodec<Blockwise8State, Blockwise8Entry> = {
   format: 'blockwise8',
   bits: 8,

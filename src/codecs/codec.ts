@@ -11,12 +11,16 @@
  */
 import type { StateSign } from '../optim/rule.js';
 
+/** A state's storage format: float32 (4 B/element), blockwise8 (1 B/element + one float32 absmax per block), blockwise4 (0.5 B/element + one float32 absmax per block). */
 export type StateFormat = 'float32' | 'blockwise8' | 'blockwise4';
 
 /** One state tensor in some format. */
 export interface StateStore {
+  /** The storage format (selects the codec). */
   readonly format: StateFormat;
+  /** 'signed' (momentum-like) or 'unsigned' (second moments, never negative): picks the quantization map. */
   readonly sign: StateSign;
+  /** Elements of the state (the parameter's length). */
   readonly length: number;
   /** Decode elements [start, start+n) into out[0..n). */
   load(start: number, n: number, out: Float32Array): void;
@@ -28,11 +32,15 @@ export interface StateStore {
 
 /** What every state's checkpoint entry has; each codec adds its own fields (plain data and typed arrays). */
 export interface BaseStateEntry {
+  /** The state's storage format (selects the codec that reads the entry). */
   format: StateFormat;
+  /** The state's sign ('signed' or 'unsigned'). */
   sign: StateSign;
 }
 
+/** A state format: sizes, block rule, creation and checkpoint entries of its states (src/codecs). */
 export interface StateCodec<S extends StateStore = StateStore, E extends BaseStateEntry = BaseStateEntry> {
+  /** The format this codec stores. */
   readonly format: StateFormat;
   /** Storage bits per element (the `optimBits` that selects it). */
   readonly bits: number;

@@ -2,16 +2,22 @@
 import type { StateSign } from '../optim/rule.js';
 import { checkFinite, expectArray, type StateCodec, type StateStore } from './codec.js';
 
+/** The checkpoint entry of a float32 state. */
 export interface Float32Entry {
+  /** Always 'float32'. */
   format: 'float32';
+  /** The state's sign ('signed' or 'unsigned'). */
   sign: StateSign;
+  /** The state's values, one per element (a copy). */
   values: Float32Array;
 }
 
+/** A float32 state: a plain Float32Array (4 bytes per element). */
 export class Float32State implements StateStore {
   readonly format = 'float32';
   constructor(
     readonly sign: StateSign,
+    /** The state's values, one per element. */
     readonly values: Float32Array,
   ) {}
   get length(): number {
@@ -28,6 +34,7 @@ export class Float32State implements StateStore {
   }
 }
 
+/** The float32 codec (`optimBits: 32`). */
 export const float32Codec: StateCodec<Float32State, Float32Entry> = {
   format: 'float32',
   bits: 32,

@@ -25,4 +25,4 @@ export const QUANT_TABLE_CELLS = 16257;
 export const QUANT_TABLE_FLAT = 131096;
 export const QUANT_TABLE_BYTES = 393240;
 /** The 4-bit codec's table layout (bytes): map, thresholds, map byte planes, zero code, negatives, sign nudge. */
-export const QUANT4_TABLE = {"map":0,"thresholds":64,"planes":128,"zeroCode":192,"negatives":196,"signNudge":200,"bytes":208} as const;
+export const QUANT4_TABLE = {"map":0,"thresholds":64,"planes":128,"zeroCode":192,"negatives":196,"signNudge":200,"hasFlat":204,"flat":256,"bytes":262400} as const;

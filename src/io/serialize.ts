@@ -22,6 +22,7 @@ import { READABLE_STATE_DICT_VERSIONS, STATE_DICT_FORMAT, type StateDict } from 
 import { crc32 } from './crc32.js';
 
 const MAGIC = 'BITOPTSD';
+/** Version of the binary checkpoint layout `serializeStateDict` writes (the header after the 'BITOPTSD' magic). */
 export const SERIALIZED_VERSION = 1;
 
 type Typed = Uint8Array | Float32Array | Float64Array;

@@ -30,7 +30,9 @@ export { validateOptions };
 
 /** Which class an optimizer is and what its defaults add to the rule's. */
 export interface OptimizerIdentity {
+  /** The class's name, e.g. 'Adam8bit' (in messages and checkpoints). */
   className: string;
+  /** What the class adds to the rule's defaults, e.g. `{ optimBits: 8 }`. */
   defaults?: Hyper;
 }
 

@@ -16,10 +16,15 @@ import type { StateStore } from './state.js';
 
 /** One fused optimizer pass over one tensor. */
 export interface UpdateJob {
+  /** The update rule to run. */
   rule: UpdateRule;
+  /** The parameter, updated in place. */
   param: Float32Array;
+  /** Its gradient (not changed). */
   grad: Float32Array;
+  /** The rule's states for this tensor, in the rule's order, updated in place. */
   states: StateStore[];
+  /** This step's scalars (learning rate, bias corrections, trust ratio). */
   coefficients: Coefficients;
   /** Gradient multiplier from percentile clipping (1 when off). */
   gradScale: number;
@@ -37,8 +42,11 @@ export interface DirectionNorms {
 
 /** A CPU backend: the reference TypeScript loop, or WebAssembly kernels. */
 export interface CpuKernel {
+  /** The kernel's name, e.g. 'reference' or 'wasm-simd'. */
   readonly name: string;
+  /** Runs one fused update pass over the job's tensor (parameter and states in place). */
   update(job: UpdateJob): void | Promise<void>;
+  /** The sums a trust-ratio rule (LAMB, LARS) needs, computed without changing anything. */
   directionNorms(job: UpdateJob): DirectionNorms | Promise<DirectionNorms>;
   /**
    * The stores this kernel runs fastest on for `states` (e.g. the same states in its own memory),

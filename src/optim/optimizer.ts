@@ -17,19 +17,26 @@ export type { OptimizerIdentity } from './book.js';
 
 /** Options common to every optimizer. Rule-specific ones (betas, eps, ...) extend this. */
 export interface BaseOptions {
+  /** Learning rate, finite, in [0, 1e4]. Default: 1e-3 (Adam, AdamW, SGD, LAMB, LARS, AdEMAMix, RAdam), 1e-2 (RMSprop, Adagrad), 1e-4 (Lion). */
   lr?: number;
+  /**
+   * Weight decay, finite, at least 0, with lr·weightDecay at most 1. Default 0 (AdamW and AdEMAMix: 1e-2).
+   * Decoupled (p *= 1 - lr·weightDecay) in Adam, AdamW, Lion, LAMB and AdEMAMix; L2 (g += weightDecay·p) in SGD, RMSprop, Adagrad, LARS and RAdam.
+   */
   weightDecay?: number;
-  /** 8 (default for the *8bit classes): block-wise 8-bit state. 4 (the *4bit classes): block-wise 4-bit state. 32: float32 state. */
+  /** State precision: 8 block-wise 8-bit, 4 block-wise 4-bit, 32 float32. Default: 8 for the *8bit classes, 4 for the *4bit classes, 32 for their float32 twins. Fixed once a tensor has state. */
   optimBits?: 4 | 8 | 32;
   /** Elements per quantization block, a power of two in [64, 4096]. Default: the state codec's (256 in 8 bits, 128 in 4 bits). */
   blockSize?: number;
-  /** Tensors with fewer elements keep float32 state. Default 4096. */
+  /** Tensors with fewer elements keep float32 state (in 8 and in 4 bits); a non-negative integer. Default 4096. */
   min8bitSize?: number;
-  /** Percentile (1..100) of the last 100 gradient norms to clip to; 100 (default) is off. */
+  /** Clips a gradient whose norm exceeds this percentile of the tensor's last 100 gradient norms: an integer in [1, 100]; 100 (default) is off. */
   percentileClipping?: number;
 }
 
+/** A parameter group: its parameters plus options that override the optimizer's for them. */
 export type ParamGroup<O> = { params: Float32Array[] } & O;
+/** What a constructor takes: parameters, or parameter groups. */
 export type Params<O> = Float32Array[] | ParamGroup<O>[];
 
 /** An optimizer class, e.g. Adam8bit. */
@@ -87,8 +94,11 @@ export function describeOptimizerClass(cls: OptimizerClass<never> | OptimizerCla
 const isGroup = (x: unknown) => x !== null && typeof x === 'object' && 'params' in x;
 const typeName = (x: unknown) => (x as object)?.constructor?.name ?? typeof x;
 
+/** The CPU optimizer over Float32Arrays that every class (Adam8bit, Lion4bit, ...) extends: groups, overrides, checkpoints, steps through a CPU kernel. */
 export class Optimizer<O extends BaseOptions = BaseOptions> {
+  /** The update rule (its maths: src/optim/rules). */
   readonly rule: UpdateRule;
+  /** The class's name, e.g. 'Adam8bit' (written into checkpoints). */
   readonly className: string;
   private readonly book: ParamBook<Float32Array, StateStore[], NormHistory>;
   private kernel: CpuKernel | null = null;
@@ -327,10 +337,10 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
     return { rule: this.rule, param: slot.param, grad, states, coefficients: t.coefficients, gradScale, blockSize, maxUnorm: t.maxUnorm };
   }
 
-  /** Bytes of optimizer state held now (codes, absmax and float32 states). */
-  stateBytes(): number {
+  /** Bytes of optimizer state held now (codes, absmax and float32 states); of parameter `index` only when given. */
+  stateBytes(index?: number): number {
     let bytes = 0;
-    for (const s of this.book.slots) for (const st of s.state ?? []) bytes += st.bytes;
+    for (const s of index === undefined ? this.book.slots : this.book.slots.slice(index, index + 1)) for (const st of s.state ?? []) bytes += st.bytes;
     return bytes;
   }
 

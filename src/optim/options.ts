@@ -39,6 +39,8 @@ export const SAFE_RANGES = {
   minEps: 1e-30,
   /** The weight-decay factor 1 - lr·weightDecay must stay in [0, 1]. */
   maxLrTimesWeightDecay: 1,
+  /** Other non-negative scalars (weightDecay, AdEMAMix alpha, maxUnorm) multiply the update or its cap: AdEMAMix alpha 1e308 overflowed parameters to Infinity. */
+  maxScalar: 1e4,
 } as const;
 
 /** A value as a message shows it: a string quoted, so '1e-3' does not read as the number. */
@@ -86,7 +88,7 @@ function validateOption(name: string, v: unknown, expected: unknown, who: string
     case 'eps':
       return finiteIn(name, v, SAFE_RANGES.minEps, Number.MAX_VALUE, who);
     default: // weightDecay, alpha, maxUnorm: non-negative scalars
-      return finiteIn(name, v, 0, Number.MAX_VALUE, who);
+      return finiteIn(name, v, 0, SAFE_RANGES.maxScalar, who);
   }
 }
 

@@ -14,6 +14,7 @@ export type Hyper = Readonly<Record<string, number | readonly number[]>>;
 
 /** Per-step scalars a rule derives once per tensor (bias corrections, trust ratio, ...). */
 export interface Coefficients {
+  /** The learning rate in force for this tensor. */
   lr: number;
   /** LAMB/LARS: per-tensor scale of the update; 1 for every other rule. */
   trust: number;
@@ -41,6 +42,7 @@ export interface RuleSpec {
   readonly program: string;
 }
 
+/** A registered update rule: the spec plus the generated reference functions (`RULES` holds the built-in ones). */
 export interface UpdateRule {
   /** Table key, e.g. 'adam'. */
   readonly name: string;

@@ -7,6 +7,7 @@ import { checkFinite, codecByFormat, codecOf, entryError, expectArray, type Stat
 import { CLIP_HISTORY, NormHistory } from './clipping.js';
 import type { StateSign, UpdateRule } from './rule.js';
 
+/** The `format` tag of every optimizer checkpoint. */
 export const STATE_DICT_FORMAT = 'bitopt.optimizer-state';
 /**
  * The version this build writes. 2 added 4-bit states (`blockwise4`); version-1 dicts (float32
@@ -28,6 +29,7 @@ export function checkStateDictVersion(version: unknown, who: string): void {
 /** A state's entry: `format`, `sign` and its codec's fields (see src/codecs). */
 export type { StateEntry };
 
+/** One parameter's checkpointed state. */
 export interface TensorStateDict {
   /** Elements of the parameter this state belongs to. */
   length: number;
@@ -39,7 +41,9 @@ export interface TensorStateDict {
   clipHistory: { norms: Float64Array; count: number } | null;
 }
 
+/** An optimizer checkpoint (`stateDict()`): plain objects and typed arrays, so it structured-clones. */
 export interface StateDict {
+  /** Always STATE_DICT_FORMAT. */
   format: typeof STATE_DICT_FORMAT;
   /** STATE_DICT_VERSION when written by this build; 1 for older checkpoints. */
   version: number;

@@ -5,9 +5,12 @@
  */
 import { validateMap } from './maps.js';
 
+/** Smallest accepted block size (elements). */
 export const MIN_BLOCK_SIZE = 64;
+/** Largest accepted block size (elements). */
 export const MAX_BLOCK_SIZE = 4096;
 
+/** Options of `quantizeBlockwise`. */
 export interface BlockwiseOptions {
   /** The quantization map (256 sorted float32 values), e.g. `createDynamicMap(true)`. */
   map: Float32Array;
@@ -15,11 +18,15 @@ export interface BlockwiseOptions {
   blockSize?: number;
 }
 
+/** A block-wise quantized tensor: codes and per-block scales. */
 export interface QuantizedBlockwise {
+  /** One code (an index into the map) per element. */
   codes: Uint8Array;
+  /** One float32 scale per block: the block's largest |value|. */
   absmax: Float32Array;
 }
 
+/** Throws unless `blockSize` is a power of two in [MIN_BLOCK_SIZE, MAX_BLOCK_SIZE] (`what` names it in the message). */
 export function validateBlockSize(blockSize: unknown, what = 'blockSize'): asserts blockSize is number {
   if (
     typeof blockSize !== 'number' ||
@@ -32,6 +39,7 @@ export function validateBlockSize(blockSize: unknown, what = 'blockSize'): asser
   }
 }
 
+/** Blocks of `blockSize` elements that cover `length` elements (the last one may be partial). */
 export function blockCount(length: number, blockSize: number): number {
   return Math.ceil(length / blockSize);
 }

@@ -14,9 +14,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as core from '../optim/classes.js';
 import type { AdEMAMixOptions, AdagradOptions, AdamOptions, LAMBOptions, LARSOptions, LionOptions, RMSpropOptions, SGDOptions } from '../optim/classes.js';
 import { BitoptOptimizer } from './optimizer.js';
+import { savedClassName } from './saved-name.js';
 
 /** 8-bit Adam, as a tf.Optimizer. */
 export class Adam8bit extends BitoptOptimizer<AdamOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.Adam8bit';
   constructor(options?: AdamOptions) {
     super(core.Adam8bit, options);
@@ -24,6 +26,7 @@ export class Adam8bit extends BitoptOptimizer<AdamOptions> {
 }
 /** Adam with float32 state, as a tf.Optimizer. */
 export class Adam extends BitoptOptimizer<AdamOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.Adam';
   constructor(options?: AdamOptions) {
     super(core.Adam, options);
@@ -31,6 +34,7 @@ export class Adam extends BitoptOptimizer<AdamOptions> {
 }
 /** 8-bit AdamW (decoupled weight decay 1e-2 by default), as a tf.Optimizer. */
 export class AdamW8bit extends BitoptOptimizer<AdamOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.AdamW8bit';
   constructor(options?: AdamOptions) {
     super(core.AdamW8bit, options);
@@ -42,6 +46,7 @@ export function adamW8bit(learningRate?: number, options: Omit<AdamOptions, 'lr'
 }
 /** AdamW with float32 state, as a tf.Optimizer. */
 export class AdamW extends BitoptOptimizer<AdamOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.AdamW';
   constructor(options?: AdamOptions) {
     super(core.AdamW, options);
@@ -53,6 +58,7 @@ export function adamW(learningRate?: number, options: Omit<AdamOptions, 'lr'> = 
 }
 /** 8-bit SGD with momentum, as a tf.Optimizer. */
 export class SGD8bit extends BitoptOptimizer<SGDOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.SGD8bit';
   constructor(options?: SGDOptions) {
     super(core.SGD8bit, options);
@@ -60,6 +66,7 @@ export class SGD8bit extends BitoptOptimizer<SGDOptions> {
 }
 /** SGD with momentum, float32 state, as a tf.Optimizer. */
 export class SGD extends BitoptOptimizer<SGDOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.SGD';
   constructor(options?: SGDOptions) {
     super(core.SGD, options);
@@ -67,6 +74,7 @@ export class SGD extends BitoptOptimizer<SGDOptions> {
 }
 /** 8-bit RMSprop, as a tf.Optimizer. */
 export class RMSprop8bit extends BitoptOptimizer<RMSpropOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.RMSprop8bit';
   constructor(options?: RMSpropOptions) {
     super(core.RMSprop8bit, options);
@@ -74,6 +82,7 @@ export class RMSprop8bit extends BitoptOptimizer<RMSpropOptions> {
 }
 /** RMSprop with float32 state, as a tf.Optimizer. */
 export class RMSprop extends BitoptOptimizer<RMSpropOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.RMSprop';
   constructor(options?: RMSpropOptions) {
     super(core.RMSprop, options);
@@ -81,6 +90,7 @@ export class RMSprop extends BitoptOptimizer<RMSpropOptions> {
 }
 /** 8-bit Adagrad, as a tf.Optimizer. */
 export class Adagrad8bit extends BitoptOptimizer<AdagradOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.Adagrad8bit';
   constructor(options?: AdagradOptions) {
     super(core.Adagrad8bit, options);
@@ -88,6 +98,7 @@ export class Adagrad8bit extends BitoptOptimizer<AdagradOptions> {
 }
 /** Adagrad with float32 state, as a tf.Optimizer. */
 export class Adagrad extends BitoptOptimizer<AdagradOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.Adagrad';
   constructor(options?: AdagradOptions) {
     super(core.Adagrad, options);
@@ -95,6 +106,7 @@ export class Adagrad extends BitoptOptimizer<AdagradOptions> {
 }
 /** 8-bit Lion, as a tf.Optimizer. */
 export class Lion8bit extends BitoptOptimizer<LionOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.Lion8bit';
   constructor(options?: LionOptions) {
     super(core.Lion8bit, options);
@@ -106,6 +118,7 @@ export function lion8bit(learningRate?: number, options: Omit<LionOptions, 'lr'>
 }
 /** Lion with float32 state, as a tf.Optimizer. */
 export class Lion extends BitoptOptimizer<LionOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.Lion';
   constructor(options?: LionOptions) {
     super(core.Lion, options);
@@ -117,6 +130,7 @@ export function lion(learningRate?: number, options: Omit<LionOptions, 'lr'> = {
 }
 /** 8-bit LAMB, as a tf.Optimizer. */
 export class LAMB8bit extends BitoptOptimizer<LAMBOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.LAMB8bit';
   constructor(options?: LAMBOptions) {
     super(core.LAMB8bit, options);
@@ -128,6 +142,7 @@ export function lamb8bit(learningRate?: number, options: Omit<LAMBOptions, 'lr'>
 }
 /** LAMB with float32 state, as a tf.Optimizer. */
 export class LAMB extends BitoptOptimizer<LAMBOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.LAMB';
   constructor(options?: LAMBOptions) {
     super(core.LAMB, options);
@@ -139,6 +154,7 @@ export function lamb(learningRate?: number, options: Omit<LAMBOptions, 'lr'> = {
 }
 /** 8-bit LARS, as a tf.Optimizer. */
 export class LARS8bit extends BitoptOptimizer<LARSOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.LARS8bit';
   constructor(options?: LARSOptions) {
     super(core.LARS8bit, options);
@@ -150,6 +166,7 @@ export function lars8bit(learningRate?: number, options: Omit<LARSOptions, 'lr'>
 }
 /** LARS with float32 state, as a tf.Optimizer. */
 export class LARS extends BitoptOptimizer<LARSOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.LARS';
   constructor(options?: LARSOptions) {
     super(core.LARS, options);
@@ -161,6 +178,7 @@ export function lars(learningRate?: number, options: Omit<LARSOptions, 'lr'> = {
 }
 /** 8-bit AdEMAMix, as a tf.Optimizer. */
 export class AdEMAMix8bit extends BitoptOptimizer<AdEMAMixOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.AdEMAMix8bit';
   constructor(options?: AdEMAMixOptions) {
     super(core.AdEMAMix8bit, options);
@@ -172,6 +190,7 @@ export function ademamix8bit(learningRate?: number, options: Omit<AdEMAMixOption
 }
 /** AdEMAMix with float32 state, as a tf.Optimizer. */
 export class AdEMAMix extends BitoptOptimizer<AdEMAMixOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.AdEMAMix';
   constructor(options?: AdEMAMixOptions) {
     super(core.AdEMAMix, options);
@@ -183,6 +202,7 @@ export function ademamix(learningRate?: number, options: Omit<AdEMAMixOptions, '
 }
 /** 8-bit RAdam (torch.optim.RAdam), as a tf.Optimizer. */
 export class RAdam8bit extends BitoptOptimizer<AdamOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.RAdam8bit';
   constructor(options?: AdamOptions) {
     super(core.RAdam8bit, options);
@@ -194,6 +214,7 @@ export function radam8bit(learningRate?: number, options: Omit<AdamOptions, 'lr'
 }
 /** RAdam with float32 state, as a tf.Optimizer. */
 export class RAdam extends BitoptOptimizer<AdamOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.RAdam';
   constructor(options?: AdamOptions) {
     super(core.RAdam, options);
@@ -206,6 +227,7 @@ export function radam(learningRate?: number, options: Omit<AdamOptions, 'lr'> = 
 
 /** 4-bit Adam, as a tf.Optimizer (docs/architecture.md §1.5). */
 export class Adam4bit extends BitoptOptimizer<AdamOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.Adam4bit';
   constructor(options?: AdamOptions) {
     super(core.Adam4bit, options);
@@ -214,6 +236,7 @@ export class Adam4bit extends BitoptOptimizer<AdamOptions> {
 
 /** 4-bit AdamW (decoupled weight decay 1e-2 by default), as a tf.Optimizer (docs/architecture.md §1.5). */
 export class AdamW4bit extends BitoptOptimizer<AdamOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.AdamW4bit';
   constructor(options?: AdamOptions) {
     super(core.AdamW4bit, options);
@@ -222,6 +245,7 @@ export class AdamW4bit extends BitoptOptimizer<AdamOptions> {
 
 /** 4-bit SGD with momentum, as a tf.Optimizer (docs/architecture.md §1.5). */
 export class SGD4bit extends BitoptOptimizer<SGDOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.SGD4bit';
   constructor(options?: SGDOptions) {
     super(core.SGD4bit, options);
@@ -230,6 +254,7 @@ export class SGD4bit extends BitoptOptimizer<SGDOptions> {
 
 /** 4-bit RMSprop, as a tf.Optimizer (docs/architecture.md §1.5). */
 export class RMSprop4bit extends BitoptOptimizer<RMSpropOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.RMSprop4bit';
   constructor(options?: RMSpropOptions) {
     super(core.RMSprop4bit, options);
@@ -238,6 +263,7 @@ export class RMSprop4bit extends BitoptOptimizer<RMSpropOptions> {
 
 /** 4-bit Adagrad, as a tf.Optimizer (docs/architecture.md §1.5). */
 export class Adagrad4bit extends BitoptOptimizer<AdagradOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.Adagrad4bit';
   constructor(options?: AdagradOptions) {
     super(core.Adagrad4bit, options);
@@ -246,6 +272,7 @@ export class Adagrad4bit extends BitoptOptimizer<AdagradOptions> {
 
 /** 4-bit Lion, as a tf.Optimizer (docs/architecture.md §1.5). */
 export class Lion4bit extends BitoptOptimizer<LionOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.Lion4bit';
   constructor(options?: LionOptions) {
     super(core.Lion4bit, options);
@@ -254,6 +281,7 @@ export class Lion4bit extends BitoptOptimizer<LionOptions> {
 
 /** 4-bit LAMB, as a tf.Optimizer (docs/architecture.md §1.5). */
 export class LAMB4bit extends BitoptOptimizer<LAMBOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.LAMB4bit';
   constructor(options?: LAMBOptions) {
     super(core.LAMB4bit, options);
@@ -262,6 +290,7 @@ export class LAMB4bit extends BitoptOptimizer<LAMBOptions> {
 
 /** 4-bit LARS, as a tf.Optimizer (docs/architecture.md §1.5). */
 export class LARS4bit extends BitoptOptimizer<LARSOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.LARS4bit';
   constructor(options?: LARSOptions) {
     super(core.LARS4bit, options);
@@ -270,6 +299,7 @@ export class LARS4bit extends BitoptOptimizer<LARSOptions> {
 
 /** 4-bit AdEMAMix, as a tf.Optimizer (docs/architecture.md §1.5). */
 export class AdEMAMix4bit extends BitoptOptimizer<AdEMAMixOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.AdEMAMix4bit';
   constructor(options?: AdEMAMixOptions) {
     super(core.AdEMAMix4bit, options);
@@ -278,6 +308,7 @@ export class AdEMAMix4bit extends BitoptOptimizer<AdEMAMixOptions> {
 
 /** 4-bit RAdam, as a tf.Optimizer (docs/architecture.md §1.5). */
 export class RAdam4bit extends BitoptOptimizer<AdamOptions> {
+  /** The name tfjs serialization registers this class under. */
   static className = 'bitopt.RAdam4bit';
   constructor(options?: AdamOptions) {
     super(core.RAdam4bit, options);
@@ -291,12 +322,16 @@ export function adamW4bit(learningRate?: number, options: Omit<AdamOptions, 'lr'
 
 /** tfjs's properties of the classes whose rule has betas and eps (./tfjs-names.ts). */
 interface BetasEpsilon {
+  /** tfjs's `beta1`: `betas[0]` in force (assigning it changes the option from the next step). */
   beta1: number;
+  /** tfjs's `beta2`: `betas[1]` in force (assigning it changes the option from the next step). */
   beta2: number;
+  /** tfjs's `epsilon`: `eps` in force (assigning it changes the option from the next step). */
   epsilon: number;
 }
 /** The property of the momentum classes (SGD, LARS). */
 interface Momentum {
+  /** tfjs's `momentum`: the option in force (assigning it changes it from the next step). */
   momentum: number;
 }
 /* eslint-disable @typescript-eslint/no-empty-object-type -- declaration merging: the properties BitoptOptimizer defines at run time */
@@ -309,17 +344,23 @@ export interface LAMB extends BetasEpsilon {}
 export interface RAdam8bit extends BetasEpsilon {}
 export interface RAdam extends BetasEpsilon {}
 export interface AdEMAMix8bit extends BetasEpsilon {
+  /** `betas[2]` in force, the slow EMA's (assigning it changes the option from the next step). */
   beta3: number;
 }
 export interface AdEMAMix extends BetasEpsilon {
+  /** `betas[2]` in force, the slow EMA's (assigning it changes the option from the next step). */
   beta3: number;
 }
 export interface Lion8bit {
+  /** tfjs's `beta1`: `betas[0]` in force (assigning it changes the option from the next step). */
   beta1: number;
+  /** tfjs's `beta2`: `betas[1]` in force (assigning it changes the option from the next step). */
   beta2: number;
 }
 export interface Lion {
+  /** tfjs's `beta1`: `betas[0]` in force (assigning it changes the option from the next step). */
   beta1: number;
+  /** tfjs's `beta2`: `betas[1]` in force (assigning it changes the option from the next step). */
   beta2: number;
 }
 export interface SGD8bit extends Momentum {}
@@ -327,33 +368,42 @@ export interface SGD extends Momentum {}
 export interface LARS8bit extends Momentum {}
 export interface LARS extends Momentum {}
 export interface RMSprop8bit {
+  /** tfjs's `epsilon`: `eps` in force (assigning it changes the option from the next step). */
   epsilon: number;
 }
 export interface RMSprop {
+  /** tfjs's `epsilon`: `eps` in force (assigning it changes the option from the next step). */
   epsilon: number;
 }
 export interface Adagrad8bit {
+  /** tfjs's `epsilon`: `eps` in force (assigning it changes the option from the next step). */
   epsilon: number;
 }
 export interface Adagrad {
+  /** tfjs's `epsilon`: `eps` in force (assigning it changes the option from the next step). */
   epsilon: number;
 }
 export interface Adam4bit extends BetasEpsilon {}
 export interface AdamW4bit extends BetasEpsilon {}
 export interface SGD4bit extends Momentum {}
 export interface RMSprop4bit {
+  /** tfjs's `epsilon`: `eps` in force (assigning it changes the option from the next step). */
   epsilon: number;
 }
 export interface Adagrad4bit {
+  /** tfjs's `epsilon`: `eps` in force (assigning it changes the option from the next step). */
   epsilon: number;
 }
 export interface Lion4bit {
+  /** tfjs's `beta1`: `betas[0]` in force (assigning it changes the option from the next step). */
   beta1: number;
+  /** tfjs's `beta2`: `betas[1]` in force (assigning it changes the option from the next step). */
   beta2: number;
 }
 export interface LAMB4bit extends BetasEpsilon {}
 export interface LARS4bit extends Momentum {}
 export interface AdEMAMix4bit extends BetasEpsilon {
+  /** `betas[2]` in force, the slow EMA's (assigning it changes the option from the next step). */
   beta3: number;
 }
 export interface RAdam4bit extends BetasEpsilon {}
@@ -362,4 +412,8 @@ export interface RAdam4bit extends BetasEpsilon {}
 /** Every class, by its core name. */
 export const TFJS_OPTIMIZERS = { Adam8bit, Adam, AdamW8bit, AdamW, SGD8bit, SGD, RMSprop8bit, RMSprop, Adagrad8bit, Adagrad, Lion8bit, Lion, LAMB8bit, LAMB, LARS8bit, LARS, AdEMAMix8bit, AdEMAMix, RAdam8bit, RAdam, Adam4bit, AdamW4bit, SGD4bit, RMSprop4bit, Adagrad4bit, Lion4bit, LAMB4bit, LARS4bit, AdEMAMix4bit, RAdam4bit } as const;
 
-for (const cls of Object.values(TFJS_OPTIMIZERS)) tf.serialization.registerClass(cls);
+for (const cls of Object.values(TFJS_OPTIMIZERS)) {
+  tf.serialization.registerClass(cls);
+  // The name model.save writes (./saved-name.ts) loads the same class.
+  tf.serialization.SerializationMap.getMap().classNameMap[savedClassName(cls.className)] = [cls, cls.fromConfig];
+}

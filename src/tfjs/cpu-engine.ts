@@ -154,8 +154,8 @@ export class CpuEngine<O extends BaseOptions> implements TfjsEngine {
     return Promise.resolve(this.core.stateDict());
   }
 
-  stateBytes(): number {
-    return this.core.stateBytes();
+  stateBytes(index: number): number {
+    return this.core.stateBytes(index);
   }
 
   stepCount(index: number): number {

@@ -15,6 +15,7 @@ export type CoreClass<O extends BaseOptions> = new (params: Params<O>, options?:
 
 /** How a variable joins: its override options, and its state restored by setWeights. */
 export interface JoinInit {
+  /** Per-variable option overrides (e.g. `{ optimBits: 32 }`, from `registerOptimOverride`). */
   override?: object;
   /** A state dict's tensor entry (already validated against the variable's size). */
   state?: TensorStateDict;
@@ -24,10 +25,13 @@ export interface JoinInit {
 export interface StepItem {
   /** The variable's index in the engine (what `join` returned). */
   index: number;
+  /** The variable to update in place. */
   variable: tf.Variable;
+  /** Its gradient (float32, the variable's shape). */
   grad: tf.Tensor;
 }
 
+/** The engine that steps a tfjs optimizer's variables (CPU optimizer or WebGPU engine). */
 export interface TfjsEngine {
   /** 'cpu' (values stepped on the CPU) or 'webgpu' (stepped on the backend's GPU buffers). */
   readonly kind: string;
@@ -37,12 +41,15 @@ export interface TfjsEngine {
   step(items: StepItem[]): void;
   /** The state of every variable, in the core checkpoint format (tensor i = join index i). */
   stateDict(): Promise<StateDict>;
-  /** Bytes of optimizer state (codes, absmax, float32 states). */
-  stateBytes(): number;
+  /** Bytes of optimizer state (codes, absmax, float32 states) of variable `index`. */
+  stateBytes(index: number): number;
+  /** Steps taken on variable `index`. */
   stepCount(index: number): number;
+  /** Changes the options of every variable (e.g. a new learning rate). */
   setOptions(options: object): void;
   /** Why this engine cannot step on the current tfjs backend, or null. */
   unusableHere(): string | null;
+  /** Releases the engine's state (GPU buffers on WebGPU). */
   dispose(): void;
 }
 

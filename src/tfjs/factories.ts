@@ -40,6 +40,7 @@ const given = (v: Arg): v is number | boolean => v !== undefined && v !== null;
 /** bitopt's rule that has what tf.train's lacks, for the messages. */
 const RULES_DIR = 'src/optim/rules';
 
+/** tf.train's factory signatures, one `TfjsSignature` each (adam, sgd, momentum; rmsprop, adagrad, adadelta, adamax are marked `unsupported`): bind one to a class with `tfjsFactory`. */
 export const TF_TRAIN = {
   adam: {
     name: 'adam',
@@ -207,10 +208,17 @@ export const momentum4bit = tfjsFactory(sig<[learningRate: Num, momentum: Num, u
  * each becomes `tfjsFactory(TF_TRAIN.<name>, <Class>)` like the others.
  */
 export const rmsprop = unsupportedFactory(TF_TRAIN.rmsprop, '');
+/** Throws: tf.train.rmsprop's update is not bitsandbytes' RMSprop (momentum, centering, epsilon inside the root) (use `new RMSprop8bit({ lr, alpha, eps })`). */
 export const rmsprop8bit = unsupportedFactory(TF_TRAIN.rmsprop, '8bit');
+/** Throws: tf.train.adagrad starts its accumulator at 0.1 and puts epsilon inside the root (use `new Adagrad({ lr, eps })` for bitsandbytes' Adagrad). */
 export const adagrad = unsupportedFactory(TF_TRAIN.adagrad, '');
+/** Throws: see `adagrad` (use `new Adagrad8bit({ lr, eps })`). */
 export const adagrad8bit = unsupportedFactory(TF_TRAIN.adagrad, '8bit');
+/** Throws: bitopt has no Adadelta rule (use tf.train.adadelta). */
 export const adadelta = unsupportedFactory(TF_TRAIN.adadelta, '');
+/** Throws: bitopt has no Adadelta rule (use tf.train.adadelta). */
 export const adadelta8bit = unsupportedFactory(TF_TRAIN.adadelta, '8bit');
+/** Throws: Adamax's max() is outside bitopt's rule language (use `adam8bit` or tf.train.adamax). */
 export const adamax = unsupportedFactory(TF_TRAIN.adamax, '');
+/** Throws: Adamax's max() is outside bitopt's rule language (use `adam8bit` or tf.train.adamax). */
 export const adamax8bit = unsupportedFactory(TF_TRAIN.adamax, '8bit');

@@ -16,6 +16,7 @@ import { createEngine, type CoreClass, type JoinInit, type StepItem, type TfjsEn
 import { optimOverrideOf } from './overrides.js';
 import { fromTfjsKeys, readName, tfjsNamesFor, writeName, type TfjsName } from './tfjs-names.js';
 import { decodeVariableStates, encodeVariableState, type VariableState } from './weights.js';
+import { savedClassName } from './saved-name.js';
 
 interface Slot {
   /** The variable's index in the engine. */
@@ -28,6 +29,7 @@ interface Slot {
 const shapeText = (s: readonly number[]) => `[${s.join(',')}]`;
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
+/** The base of bitopt's tfjs optimizers: a `tf.Optimizer` whose variables are stepped by a bitopt engine (CPU, or WebGPU on tfjs's webgpu backend). */
 export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> extends tf.Optimizer {
   /** Options as given (the core fills in defaults); what getConfig returns. */
   protected options: O;
@@ -96,9 +98,14 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     return { ...defaultOptions(this.identity.rule, this.identity.classDefaults), ...(this.options as unknown as Hyper) };
   }
 
-  /** e.g. 'bitopt.Adam8bit' (the name registered for serialization). */
+  /** e.g. 'bitopt.Adam8bit' (the class's static className: in messages and state headers). */
   private get name(): string {
-    return this.getClassName();
+    return (this.constructor as unknown as { className: string }).className;
+  }
+
+  /** What `model.save` records: the class name and how to load it (./saved-name.ts). */
+  override getClassName(): string {
+    return savedClassName(this.name);
   }
 
   /** Validates options as the core class does (its messages). */
@@ -111,6 +118,7 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     return this.inForce().lr as number;
   }
 
+  /** Sets the learning rate of every variable from the next step (validated: a bad value throws and changes nothing). */
   set learningRate(lr: number) {
     this.setOptions({ lr } as Partial<O>);
   }
@@ -120,8 +128,11 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     this.check({ ...this.options, ...options });
     this.engine?.setOptions(options);
     this.options = { ...this.options, ...options };
+    // Set after setWeights and before the next step (a schedule right after loading): these win over the restored ones.
+    if (this.restoredOptions) this.restoredOptions = { ...this.restoredOptions, ...(options as unknown as Hyper) };
   }
 
+  /** Sets the learning rate of every variable from the next step (same as assigning `learningRate`). */
   setLearningRate(lr: number): void {
     this.setOptions({ lr } as Partial<O>);
   }
@@ -149,6 +160,10 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     const work: { name: string; variable: tf.Variable; grad: tf.Tensor }[] = [];
     for (const { name, tensor: grad } of list) {
       if (grad == null) continue;
+      // Duck-typed: a tensor from another copy of tfjs-core fails instanceof.
+      if (typeof grad !== 'object' || typeof (grad as tf.Tensor).isDisposed !== 'boolean' || !('dataId' in grad)) throw new Error(`${this.name}.applyGradients: the gradient of '${name}' must be a tf.Tensor, got ${typeof grad}`);
+      // Read only when the step runs, after other variables may have joined or moved: refused now.
+      if (grad.isDisposed) throw new Error(`${this.name}.applyGradients: the gradient of '${name}' was disposed`);
       const variable = tf.engine().registeredVariables[name];
       if (!variable) throw new Error(`${this.name}.applyGradients: no variable named '${name}'`);
       if (variable.dtype !== 'float32') {
@@ -244,9 +259,11 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     return out;
   }
 
-  /** Bytes of optimizer state over all variables (8-bit codes + absmax, float32 states). */
+  /** Bytes of optimizer state over all live variables (8-bit codes + absmax, float32 states); a disposed variable's state is not counted (it is never stepped or saved again). */
   stateBytes(): number {
-    return this.engine?.stateBytes() ?? 0;
+    let bytes = 0;
+    if (this.engine) for (const s of this.slots.values()) if (!s.variable.isDisposed) bytes += this.engine.stateBytes(s.index);
+    return bytes;
   }
 
   /** Steps taken on `variable` (0 before its first). */
@@ -255,6 +272,7 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     return slot && this.engine ? this.engine.stepCount(slot.index) : 0;
   }
 
+  /** The optimizer state as tfjs weights: 'iter', then one weight per variable holding its exact state (codes, absmax, step), for `model.save` and `setWeights`. */
   override async getWeights(): Promise<NamedTensor[]> {
     this.checkAlive('getWeights');
     const out = [await this.saveIterations()];

@@ -25,10 +25,15 @@ export interface StableEmbeddingArgs extends LayerArgs {
 type Shape = (number | null)[];
 
 export class StableEmbedding extends tfl.layers.Layer {
+  /** The name tfjs serialization registers the layer under. */
   static className = 'bitopt.StableEmbedding';
+  /** Vocabulary size: ids are integers in [0, inputDim). */
   readonly inputDim: number;
+  /** Embedding width. */
   readonly outputDim: number;
+  /** Layer-norm epsilon (default 1e-5). */
   readonly epsilon: number;
+  /** Seed of the Xavier-uniform initialiser, if one was given. */
   readonly seed: number | undefined;
   private embeddings: LayerVariable | null = null;
   private gamma: LayerVariable | null = null;

@@ -139,6 +139,9 @@ class WebgpuEngine<O extends BaseOptions> implements TfjsEngine {
 
   step(items: StepItem[]): void {
     this.throwFailure();
+    // An error that arrived for an earlier step fails this call before anything is recorded
+    // (else the optimizer's step would reject asynchronously and this step's gradients be dropped).
+    this.opt.throwIfFailed();
     const b = this.backend;
     const pool = b.bufferManager;
     // Everything is looked up before anything is recorded, so a throw leaves tfjs untouched.
@@ -192,6 +195,7 @@ class WebgpuEngine<O extends BaseOptions> implements TfjsEngine {
       encoder,
     );
     plans.forEach((p, i) => (grads[p.item.index] = bound[i]));
+    for (const p of plans) this.opt.rebind(this.params[p.item.index]); // the moves are ours: the optimizer refuses any other
     let submitted = false;
     const submit = () => {
       record(after);
@@ -220,8 +224,12 @@ class WebgpuEngine<O extends BaseOptions> implements TfjsEngine {
     this.lastStep = stats;
   }
 
+  /** Reports a failed earlier step once (the optimizer took its step counts back), then carries on. */
   private throwFailure(): void {
-    if (this.failure) throw new Error(`webgpu optimizer step failed: ${this.failure.message}`);
+    const e = this.failure;
+    if (!e) return;
+    this.failure = null;
+    throw new Error(`webgpu optimizer step failed: ${e.message}`, { cause: e });
   }
 
   async stateDict(): Promise<StateDict> {
@@ -229,8 +237,8 @@ class WebgpuEngine<O extends BaseOptions> implements TfjsEngine {
     return this.opt.stateDictAsync();
   }
 
-  stateBytes(): number {
-    return this.opt.stateBytes();
+  stateBytes(index: number): number {
+    return this.opt.stateBytes(index);
   }
 
   stepCount(index: number): number {

@@ -17,7 +17,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { NamedTensor } from '@tensorflow/tfjs-core/dist/tensor_types.js';
 import type { StateDict } from '../optim/statedict.js';
 
+/** The `format` tag of the optimizer-state weights `getWeights()` writes (one per variable). */
 export const TFJS_STATE_FORMAT = 'bitopt.tfjs-variable-state';
+/** The version of those weights this build writes and reads. */
 export const TFJS_STATE_VERSION = 1;
 const HEADER = '/bitopt/header';
 
@@ -25,9 +27,11 @@ const HEADER = '/bitopt/header';
 export interface VariableState {
   /** The tfjs variable name it was saved from. */
   name: string;
+  /** The variable's shape. */
   shape: number[];
   /** The tfjs optimizer class that wrote it, e.g. 'bitopt.Adam8bit'. */
   optimizer: string;
+  /** The variable's state as a one-tensor core checkpoint. */
   dict: StateDict;
 }
 

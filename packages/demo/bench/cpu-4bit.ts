@@ -3,7 +3,7 @@
  * the machine's copy bandwidth printed beside it (issue 14: "CPU at least as fast as 8-bit in
  * Mparam/s"). The optimizers run interleaved, round by round, so that a busy machine slows
  * them alike; the table gives the median step time of each.
- *   node --import tsx packages/demo/bench/cpu-4bit.ts [--params 4M] [--rounds 15] [--threads 2] [--precision exact|float32]
+ *   node --import tsx packages/demo/bench/cpu-4bit.ts [--params 4M] [--rounds 15] [--threads 2] [--precision float32|exact]
  */
 import os from 'node:os';
 import { Adam, Adam4bit, Adam8bit, allocFloat32, createWasmKernel, wasmKernelsSupported, type Optimizer } from 'bitopt';
@@ -17,7 +17,7 @@ const size = (s: string) => Math.round(parseFloat(s) * (/m$/i.test(s) ? 2 ** 20 
 const n = size(arg('params', '4M'));
 const rounds = Number(arg('rounds', '15'));
 const threads = Number(arg('threads', String(Math.min(os.availableParallelism(), 8))));
-const precision = arg('precision', 'exact') as 'exact' | 'float32';
+const precision = arg('precision', 'float32') as 'exact' | 'float32'; // the library default
 if (!wasmKernelsSupported()) throw new Error('cpu-4bit: this Node has no WebAssembly SIMD/threads');
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];

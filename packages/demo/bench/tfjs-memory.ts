@@ -1,5 +1,5 @@
 /**
- * Memory of a tfjs training loop with tf.train.adam, bitopt 32-bit Adam and bitopt Adam8bit on
+ * Memory of a tfjs training loop with tf.train.adam, bitopt 32-bit Adam, Adam8bit and Adam4bit on
  * one model, measured as a user meets it (docs/tfjs.md "Memory"):
  *   webgpu:  npx tsx packages/demo/bench/tfjs-memory.ts --backend webgpu [--width 4096 --layers 4 --batch 256 --steps 25]
  *            GPU bytes in use after `steps` minimize steps: every live buffer counted at
@@ -32,6 +32,7 @@ const OPTIMIZERS: [string, Make][] = [
   ['tf.train.adam', () => tf.train.adam(1e-4)],
   ['bitopt.adam (32-bit)', () => bitopt.adam(1e-4)],
   ['bitopt.adam8bit', () => bitopt.adam8bit(1e-4)],
+  ['bitopt.adam4bit', () => bitopt.adam4bit(1e-4)],
 ];
 
 interface Row {

@@ -9,6 +9,7 @@ import { createWasmKernel } from './wasm-kernel.js';
 
 let supported: boolean | undefined;
 
+/** The WebAssembly SIMD kernel (float32 precision) where it can run, else the reference kernel. */
 export function createDefaultCpuKernel(): CpuKernel {
   supported ??= wasmKernelsSupported();
   if (supported) {

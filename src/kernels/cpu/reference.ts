@@ -30,6 +30,7 @@ function forEachBlock(job: UpdateJob, scratch: Scratch, body: (start: number, n:
   }
 }
 
+/** The reference CPU kernel: the readable TypeScript loop every other kernel is tested against (synchronous, any format). */
 export function createReferenceKernel(): CpuKernel {
   const scratch = new Scratch();
   return {

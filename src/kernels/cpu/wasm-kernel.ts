@@ -71,6 +71,7 @@ interface Binding {
 /** float64 index of the first coefficient slot in the descriptor. */
 const F_BASE = COEFFICIENT_BASE / 8;
 
+/** Options of `createWasmKernel`. */
 export interface WasmKernelOptions {
   /** Threads per large tensor, the calling thread included. Default: available cores (Node). */
   threads?: number;
@@ -206,6 +207,7 @@ interface Plan {
   block: number;
 }
 
+/** A WebAssembly SIMD CPU kernel (multi-threaded for large tensors where shared memory and workers exist); needs WebAssembly SIMD (check \`wasmKernelsSupported()\`). */
 export function createWasmKernel(options: WasmKernelOptions = {}): WasmKernel {
   const e = sharedEngine();
   const reference = createReferenceKernel();

@@ -127,7 +127,59 @@ export function buildTable4(map: Float32Array, sign: 'signed' | 'unsigned'): Uin
   view.setInt32(T.zeroCode, nearestCode(map, 0), true);
   view.setInt32(T.negatives, map.filter((v) => v < 0).length, true);
   view.setInt32(T.signNudge, sign === 'signed' ? 1 : 0, true);
+  view.setInt32(T.hasFlat, buildFlat4(view, sign === 'signed') ? 1 : 0, true);
   return bytes;
+}
+
+/**
+ * The 4-bit update encoder's cell table (QUANT4_TABLE.flat), from the thresholds already in
+ * `view`: entry bits >>> 16 of r holds the code at the cell's low-magnitude end and the low 16
+ * bits of the largest magnitude with that code, the code being the kernel's own definition
+ * (thresholds below r, then the sign nudge for a nonzero x of r's sign). False, and the kernel
+ * keeps the 15-compare encoder, when some cell would need two steps (a custom map with two
+ * values within 1/128 of an octave).
+ */
+function buildFlat4(view: DataView, signNudge: boolean): boolean {
+  const T = QUANT4_TABLE;
+  const thresholds = Array.from({ length: MAP_SIZE_4BIT - 1 }, (_, k) => view.getFloat32(T.thresholds + 4 * k, true));
+  const negatives = view.getInt32(T.negatives, true);
+  // r = ±0 here is a nonzero x whose quotient underflowed (x = ±0 takes the code of 0 in the
+  // kernel): its sign bit is x's, and so is the nudge's direction.
+  const codeOf = (bits: number): number => {
+    const r = fromBits(bits >>> 0);
+    let c = 0;
+    for (const t of thresholds) if (r > t) c++;
+    if (signNudge) {
+      if (bits >= 0 && c < negatives) c++;
+      else if (bits < 0 && c >= negatives) c--;
+    }
+    return c;
+  };
+  const one = 0x3f800000;
+  for (let side = 0; side < 2; side++) {
+    const sbit = side ? 0x80000000 | 0 : 0;
+    const step = side ? -1 : 1; // toward larger magnitudes the code moves up for r > 0, down for r < 0
+    for (let k = 0; k < 0x8000; k++) {
+      const lo = Math.min(k * 65536, one);
+      const hi = Math.min(k * 65536 + 0xffff, one);
+      const cLo = codeOf(sbit | lo);
+      const cHi = codeOf(sbit | hi);
+      let lowBits = 0xffff;
+      if (cLo !== cHi) {
+        if (cHi - cLo !== step || hi !== k * 65536 + 0xffff) return false;
+        let a = lo;
+        let b = hi;
+        while (b - a > 1) {
+          const mid = a + Math.floor((b - a) / 2);
+          if (codeOf(sbit | mid) === cLo) a = mid;
+          else b = mid;
+        }
+        lowBits = a & 0xffff;
+      }
+      view.setUint32(T.flat + 4 * (side * 0x8000 + k), (cLo << 16) | lowBits, true);
+    }
+  }
+  return true;
 }
 
 /** Tables in a runtime's memory, cached per map object and per map contents. */

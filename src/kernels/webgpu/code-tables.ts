@@ -1,5 +1,5 @@
 /**
- * Exact encode tables for the WGSL encoders (not yet wired into template.ts): the nearest code
+ * Exact encode tables for the WGSL encoders (the 8-bit kernels with the engine option `exactEncode`): the nearest code
  * of a float32 magnitude a in [0, 1] from its bits, with two lookups and one integer compare,
  * equal to the reference (`nearestCode` + nudge, src/quant/blockwise.ts) for EVERY float32.
  *
@@ -111,4 +111,79 @@ export function lookupCode(t: CodeTable, fn: number, intervals: number, bits: nu
   const at = 2 * (fn * intervals + (h & 0xffff) + ((b & 0x7fffff) >>> (h >>> 16)));
   const e = t.l2[at];
   return b >= t.l2[at + 1] ? e >>> 8 : e & 255;
+}
+
+/**
+ * The exact tables of both dynamic 8-bit maps, as the fused kernels read them: signed (level 1,
+ * then level 2 for positive values, then for negative values with the sign nudge) and unsigned
+ * (nearest code; the kernel adds the positive nudge, which needs the unscaled value).
+ */
+export interface ExactTables {
+  signed: CodeTable;
+  unsigned: CodeTable;
+  /** u32 words: signed l1, signed l2, unsigned l1, unsigned l2. */
+  words: Uint32Array;
+  offsets: { signedL1: number; signedL2: number; unsignedL1: number; unsignedL2: number };
+}
+
+let exact: ExactTables | undefined;
+
+/** Built once from the reference encoder itself (a few ms). */
+export function exactTables(signedMap: Float32Array, unsignedMap: Float32Array, nearest: (map: Float32Array, v: number) => number): ExactTables {
+  if (exact) return exact;
+  const signed = buildCodeTables([
+    (b) => nearest(signedMap, floatOfBits(b)),
+    (b) => {
+      const c = nearest(signedMap, -floatOfBits(b));
+      return signedMap[c] >= 0 ? c - 1 : c; // a negative value keeps a negative code
+    },
+  ]);
+  const unsigned = buildCodeTables([(b) => nearest(unsignedMap, floatOfBits(b))]);
+  const parts = [signed.l1, signed.l2, unsigned.l1, unsigned.l2];
+  const words = new Uint32Array(parts.reduce((s, p) => s + p.length, 0));
+  const at: number[] = [];
+  parts.reduce((o, p) => (at.push(o), words.set(p, o), o + p.length), 0);
+  exact = { signed, unsigned, words, offsets: { signedL1: at[0], signedL2: at[1], unsignedL1: at[2], unsignedL2: at[3] } };
+  return exact;
+}
+
+/**
+ * WGSL of the exact encoders over a tables buffer (`tables`, float32 words) whose exact tables
+ * start at word `base`: workgroup copies of the tables the kernel's state signs need, their
+ * loader, and encodeSignedX / encodeUnsignedX (x: the value over absmax; v: the value before,
+ * whose sign bit picks the nudge as in the reference).
+ */
+export function exactEncodeWgsl(t: ExactTables, base: number, signs: { signed: boolean; unsigned: boolean }): string {
+  const parts: string[] = [];
+  const loads: string[] = [];
+  const table = (name: string, ct: CodeTable, l1: number, l2: number) => {
+    const pairs = ct.l2.length / 2;
+    parts.push(`var<workgroup> tL1${name}: array<u32, ${ct.l1.length}>;\nvar<workgroup> tL2${name}: array<vec2<u32>, ${pairs}>;`);
+    loads.push(`  for (var i = lid; i < ${ct.l1.length}u; i += 256u) { tL1${name}[i] = bitcast<u32>(tables[${base + l1}u + i]); }
+  for (var i = lid; i < ${pairs}u; i += 256u) { tL2${name}[i] = vec2<u32>(bitcast<u32>(tables[${base + l2}u + 2u * i]), bitcast<u32>(tables[${base + l2 + 1}u + 2u * i])); }`);
+    // Code of magnitude a in [0, 1] (clamped) through function f (0 or 1) of the table.
+    parts.push(`fn lookup${name}(a: f32, f: u32) -> u32 {
+  let b = u32(clamp(bitcast<i32>(a), ${ct.emin << 23}, 0x3f800000));
+  let h = tL1${name}[(b >> 23u) - ${ct.emin}u];
+  let e = tL2${name}[f * ${pairs / (name === 'S' ? 2 : 1)}u + (h & 0xffffu) + ((b & 0x7fffffu) >> (h >> 16u))];
+  return select(e.x & 255u, e.x >> 8u, b >= e.y);
+}`);
+  };
+  if (signs.signed) {
+    table('S', t.signed, t.offsets.signedL1, t.offsets.signedL2);
+    parts.push(`fn encodeSignedX(x: f32, v: f32) -> u32 {
+  return lookupS(abs(x), u32(bitcast<u32>(v) > 0x80000000u));
+}`);
+  }
+  if (signs.unsigned) {
+    table('U', t.unsigned, t.offsets.unsignedL1, t.offsets.unsignedL2);
+    // A positive value never takes the code of 0 (the 'positive' nudge), tested on its bits.
+    parts.push(`fn encodeUnsignedX(x: f32, v: f32) -> u32 {
+  let q = lookupU(x, 0u);
+  let bits = bitcast<u32>(v);
+  return select(q, 1u, (q == 0u) & (bits > 0u) & (bits < 0x7f800000u));
+}`);
+  }
+  parts.push(`fn loadExactTables(lid: u32) {\n${loads.join('\n')}\n}`);
+  return parts.join('\n');
 }

@@ -6,7 +6,9 @@
 
 /** GPU tensor: a float32 storage buffer of at least ceil(length/4)*16 bytes (vec4 access). */
 export interface GpuTensor {
+  /** The storage buffer (float32 values, padded to whole vec4s). */
   buffer: GPUBuffer;
+  /** Elements (float32 values) the tensor holds. */
   length: number;
 }
 
@@ -44,14 +46,16 @@ export class DeviceErrors {
       this.uncaptured ??= (e as GPUUncapturedErrorEvent).error.message;
     });
   }
-  /** Throws if the device was lost or an uncaptured error happened since the last check. */
+  /**
+   * Throws if the device was lost. Uncaptured errors are not thrown: bitopt's own work runs in
+   * error scopes (`scoped`), so an uncaptured error is another user's of the device (issue 13).
+   */
   check(who: string): void {
     if (this.lost !== null) throw new Error(`${who}: the WebGPU device was lost (${this.lost})`);
-    if (this.uncaptured !== null) {
-      const m = this.uncaptured;
-      this.uncaptured = null;
-      throw new Error(`${who}: WebGPU error: ${m}`);
-    }
+  }
+  /** The first uncaptured error seen on the device (someone else's; for diagnostics), or null. */
+  get firstUncaptured(): string | null {
+    return this.uncaptured;
   }
 }
 

@@ -10,6 +10,8 @@
  * - 8-bit: codes and absmax are interleaved per block, and only the tensor's ceil(n/blockSize)
  *   blocks exist: S·blocks·blockSize bytes of codes (< blockSize codes of slack per state)
  *   plus S·blocks·4 bytes of absmax.
+ * - 4-bit: the same with two codes per byte: S·blocks·blockSize/2 bytes of codes, each block's
+ *   bytes exactly the CPU's packed bytes (`pack4`), plus S·blocks·4 bytes of absmax.
  * Chunks start at tile boundaries, where both layouts coincide with whole tiles, so a chunk's
  * range is its tiles' range clipped to the buffer's end.
  */
@@ -60,8 +62,9 @@ export function planLayout(
   const tile = tileSize(shape);
   const tiles = Math.max(1, Math.ceil(length / tile));
   const paramTileBytes = tile * 4;
-  const stateTileBytes = shape.bits === 8 ? S * tile : S * tile * 4;
-  const absmaxTileBytes = shape.bits === 8 ? S * blocksPerTile(shape) * 4 : 0;
+  const quant = shape.bits !== 32;
+  const stateTileBytes = (S * tile * shape.bits) / 8;
+  const absmaxTileBytes = quant ? S * blocksPerTile(shape) * 4 : 0;
   const perTile = [paramTileBytes, stateTileBytes, absmaxTileBytes].filter((b) => b > 0);
   // Chunks start at multiples of `step` tiles so every buffer's offset is aligned.
   const step = perTile.reduce((q, b) => lcm(q, offsetAlignment / gcd(offsetAlignment, b)), 1);
@@ -77,8 +80,8 @@ export function planLayout(
     chunks.push({ tile0: t0, tiles: t, n: Math.min(length, (t0 + t) * tile) - t0 * tile, workgroups, partialBase: partials });
     partials += workgroups;
   }
-  const blocks = shape.bits === 8 ? Math.max(1, Math.ceil(length / shape.blockSize)) : 0;
-  const stateBytes = shape.bits === 8 ? S * blocks * shape.blockSize : S * gpuTensorBytes(length);
+  const blocks = quant ? Math.max(1, Math.ceil(length / shape.blockSize)) : 0;
+  const stateBytes = quant ? (S * blocks * shape.blockSize * shape.bits) / 8 : S * gpuTensorBytes(length);
   const absmaxBytes = S * blocks * 4;
   return { shape, length, tile, tiles, paramTileBytes, stateTileBytes, absmaxTileBytes, stateBytes, absmaxBytes, chunks, partials };
 }
@@ -139,6 +142,46 @@ export function unpack8(l: TensorLayout, st: Uint8Array, am: Float32Array): { co
       for (let i = 0; i < n; i++) codes[k][b * bs + i] = st[src + i] ^ z;
       absmax[k][b] = am[b * S + k];
     }
+  }
+  return { codes, absmax };
+}
+
+/** Interleaves per-state packed 4-bit codes (the CPU's bytes, two codes each) and absmax into the GPU layout. */
+export function pack4(l: TensorLayout, codes: Uint8Array[], absmax: Float32Array[]): { st: Uint8Array; am: Float32Array } {
+  const bs = l.shape.blockSize;
+  const S = l.shape.states.length;
+  const st = new Uint8Array(l.stateBytes);
+  const am = new Float32Array(l.absmaxBytes / 4);
+  const nb = Math.ceil(l.length / bs);
+  for (let k = 0; k < S; k++) {
+    for (let b = 0; b < nb; b++) {
+      const src = (b * bs) / 2; // blockSize is even: a block starts on a byte
+      st.set(codes[k].subarray(src, Math.min(codes[k].length, src + bs / 2)), ((b * S + k) * bs) / 2);
+      am[b * S + k] = absmax[k][b];
+    }
+  }
+  return { st, am };
+}
+
+/**
+ * Inverse of pack4. The kernel encodes the lanes past an odd-length tensor's end too; the
+ * unused high nibble of its last byte is cleared, as the CPU format requires.
+ */
+export function unpack4(l: TensorLayout, st: Uint8Array, am: Float32Array): { codes: Uint8Array[]; absmax: Float32Array[] } {
+  const bs = l.shape.blockSize;
+  const S = l.shape.states.length;
+  const nb = Math.ceil(l.length / bs);
+  const bytes = Math.ceil(l.length / 2);
+  const codes = l.shape.states.map(() => new Uint8Array(bytes));
+  const absmax = l.shape.states.map(() => new Float32Array(nb));
+  for (let k = 0; k < S; k++) {
+    for (let b = 0; b < nb; b++) {
+      const dst = (b * bs) / 2;
+      const src = ((b * S + k) * bs) / 2;
+      codes[k].set(st.subarray(src, src + Math.min(bs / 2, bytes - dst)), dst);
+      absmax[k][b] = am[b * S + k];
+    }
+    if (l.length & 1) codes[k][bytes - 1] &= 15;
   }
   return { codes, absmax };
 }

@@ -8,7 +8,7 @@
  *
  *   const opt = createWebgpuOptimizer(device, Adam8bit, [w1, w2], { lr: 1e-3 });
  *   await opt.step([g1, g2]);          // enqueued; resolves at once (no GPU round trip)
- *   await opt.sync();                  // waits for the GPU; throws any error WebGPU reported
+ *   await opt.sync();                  // waits for the GPU; throws (once) an error WebGPU reported for a step
  *   const dict = await opt.stateDictAsync();   // same format as Optimizer.stateDict()
  *   opt.loadStateDict(dict);
  */
@@ -20,13 +20,15 @@ import type { Coefficients, Hyper, UpdateRule } from '../../optim/rule.js';
 import { stateMap, type StateStore } from '../../optim/state.js';
 import type { StateDict, StateEntry, TensorStateDict } from '../../optim/statedict.js';
 import { errorsOf, gpuTensorBytes, readBuffer, scoped, writeBytes, type GpuTensor } from './device.js';
-import { chunkRange, pack32, pack8, planLayout, unpack32, unpack8, type TensorLayout } from './layout.js';
+import { stateMap4 } from '../../codecs/blockwise4.js';
+import { chunkRange, pack32, pack4, pack8, planLayout, unpack32, unpack4, unpack8, type TensorLayout } from './layout.js';
 import { wgslRule, type WgslRule } from './rules.js';
-import { TABLES, tableData } from './tables.js';
+import { tableData } from './tables.js';
 import { CLIP, clipKernel, finalizeKernel, FIXED_UNIFORMS, fusedKernel, gradNormKernel, tileSize, type KernelShape, type Pass } from './template.js';
 
 export type { OptimizerClass } from '../../optim/optimizer.js';
 
+/** Tuning options of the WebGPU engine (`createWebgpuOptimizer`'s last argument). */
 export interface WebgpuEngineOptions {
   /** Largest storage binding to use (default: the device's maxStorageBufferBindingSize). Tests lower it to force chunking. */
   maxBindingBytes?: number;
@@ -34,17 +36,24 @@ export interface WebgpuEngineOptions {
   maxWorkgroups?: number;
   /** Use subgroup operations where the device has them (default true). */
   subgroups?: boolean;
-  /** 8-bit kernels: vec4s per thread per tile (1, 2 or 4; default DEFAULT_UNROLL). */
+  /** 8-bit kernels: vec4s (4-bit: pairs of vec4s) per thread per tile (1, 2 or 4; default DEFAULT_UNROLL). */
   unroll?: number;
+  /** 8-bit kernels: each thread owns pairs of neighbouring vec4s, as the 4-bit kernels (default DEFAULT_PAIRS). */
+  pairs?: boolean;
+  /** 8-bit kernels: encode through the exact two-level tables (./code-tables.ts) instead of the log2 estimate (default DEFAULT_EXACT). */
+  exactEncode?: boolean;
 }
 
+/** A parameter group of GPU tensors with its own options (`lr`, `weightDecay`, ...), as in the CPU optimizer. */
 export interface GpuParamGroup {
+  /** The group's parameters. */
   params: GpuTensor[];
   [option: string]: unknown;
 }
 
 /** How `step` records and submits its compute pass. */
 export interface WebgpuStepPass {
+  /** Timestamp queries written at the start and end of the step's compute pass (for profiling). */
   timestampWrites?: GPUComputePassTimestampWrites;
   /**
    * Record the pass into this encoder, after what it already holds (e.g. a framework's pending
@@ -100,14 +109,30 @@ const UNIFORM_SLOT = 256;
  */
 const DEFAULT_WORKGROUPS = 2112;
 const DEFAULT_UNROLL = 1;
+const DEFAULT_PAIRS = false;
+const DEFAULT_EXACT = true; // H200 2026-12-02: Adam8bit 0.445 -> 0.365 ms at 64M (docs/benchmarks.md)
 const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
 function isGpuTensor(x: unknown): x is GpuTensor {
-  return x !== null && typeof x === 'object' && 'buffer' in x && typeof (x as GpuTensor).length === 'number';
+  if (x === null || typeof x !== 'object' || !('buffer' in x) || typeof (x as GpuTensor).length !== 'number') return false;
+  // A look-alike object (not a GPUBuffer) would only fail deep inside WebGPU.
+  const B = (globalThis as { GPUBuffer?: new () => GPUBuffer }).GPUBuffer;
+  return typeof B === 'function' ? (x as GpuTensor).buffer instanceof B : (x as GpuTensor).buffer !== null && typeof (x as GpuTensor).buffer === 'object';
 }
 
+/** What `takeBack` needs to undo one step. */
+interface StepUndo {
+  epoch: number;
+  slots: Slot[];
+  /** Slots that had no state (nor clipping buffer) before this step. */
+  fresh: Set<Slot>;
+}
+
+/** An optimizer over GPU-resident parameters (made by `createWebgpuOptimizer`): one compute pass per step. */
 export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
+  /** The update rule (e.g. Adam's). */
   readonly rule: UpdateRule;
+  /** The optimizer class's name, e.g. 'Adam8bit' (written into checkpoints). */
   readonly className: string;
   private readonly wgsl: WgslRule;
   private readonly book: ParamBook<GpuTensor, GpuState, GPUBuffer>;
@@ -115,11 +140,14 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
   private readonly maxWorkgroups: number;
   private readonly subgroups: boolean;
   private readonly unroll: number;
+  private readonly pairs: boolean;
+  private readonly exact: boolean;
   private uniforms: GPUBuffer | null = null;
   private uniformSlots = 0;
   private tables: GPUBuffer | null = null;
 
   constructor(
+    /** The device that holds the parameters and states. */
     readonly device: GPUDevice,
     cls: OptimizerClass<O>,
     params: GpuTensor[] | GpuParamGroup[],
@@ -147,6 +175,8 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     this.maxWorkgroups = engine.maxWorkgroups ?? DEFAULT_WORKGROUPS;
     this.subgroups = (engine.subgroups ?? true) && device.features.has('subgroups');
     this.unroll = engine.unroll ?? DEFAULT_UNROLL;
+    this.pairs = engine.pairs ?? DEFAULT_PAIRS;
+    this.exact = engine.exactEncode ?? DEFAULT_EXACT;
     if (![1, 2, 4].includes(this.unroll)) throw new Error(`createWebgpuOptimizer: unroll must be 1, 2 or 4, got ${String(engine.unroll)}`);
     errorsOf(device);
   }
@@ -159,6 +189,7 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     }
     if (!(t.buffer.usage & GPUBufferUsage.STORAGE)) throw new Error(`createWebgpuOptimizer: ${where}'s buffer lacks STORAGE usage`);
     if (this.book.has(t)) throw new Error(`createWebgpuOptimizer: ${where} appears more than once`);
+    this.joined.set(t, { buffer: t.buffer, length: t.length });
   }
 
   /** The parameters in the order `step` expects gradients. */
@@ -210,11 +241,12 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
 
   /**
    * Bytes of optimizer state on the GPU (codes, absmax and float32 states): float32 states
-   * S·ceil(n/4)·16 bytes per tensor; 8-bit S·ceil(n/blockSize)·(blockSize + 4) bytes.
+   * S·ceil(n/4)·16 bytes per tensor; 8-bit S·ceil(n/blockSize)·(blockSize + 4) bytes; 4-bit
+   * S·ceil(n/blockSize)·(blockSize/2 + 4) bytes.
    */
-  stateBytes(): number {
+  stateBytes(index?: number): number {
     let b = 0;
-    for (const s of this.book.slots) if (s.state) b += s.state.st.size + (s.state.absmax?.size ?? 0);
+    for (const s of index === undefined ? this.book.slots : this.book.slots.slice(index, index + 1)) if (s.state) b += s.state.st.size + (s.state.absmax?.size ?? 0);
     return b;
   }
 
@@ -222,17 +254,33 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
    * One step: `grads[i]` is the gradient (a GPU tensor) of `params[i]`; a null (or undefined)
    * entry skips that parameter. All work is encoded into one compute pass and submitted before
    * this returns; the promise resolves right away (no wait for the GPU). Bad arguments reject
-   * it; an error WebGPU reports for the step (validation, out of memory, device lost) rejects
-   * the next `step()` and `sync()`.
+   * it and change nothing. An error WebGPU reports for the step (validation, out of memory) is
+   * reported once, by the next `step()` (which then runs nothing), `sync()` or
+   * `stateDictAsync()`; the failed step ran nothing on the GPU and its step counts are taken
+   * back, so the optimizer stays usable. Only device loss is permanent.
    */
   step(grads: (GpuTensor | null | undefined)[], pass?: WebgpuStepPass): Promise<void> {
     const who = `${this.className}.step`;
     try {
-      this.throwIfFailed();
+      this.reportFailure();
       errorsOf(this.device).check(who);
       this.checkGrads(grads);
+      this.checkParamsUnchanged();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const stepped = this.book.slots.filter((s) => grads[s.index] != null && s.length > 0);
+    // A GpuTensor is its whole buffer (no offset): two stepped over one buffer would be updated
+    // twice. Checked per step, not at join: an adapter (tfjs) may park several on one buffer until it rebinds them.
+    const owner = new Map<GPUBuffer, number>();
+    for (const s of stepped) {
+      const o = owner.get(s.param.buffer);
+      if (o !== undefined) return Promise.reject(new Error(`${who}: parameters ${o} and ${s.index} share one GPU buffer (it would be updated twice; give each its own)`));
+      owner.set(s.param.buffer, s.index);
+    }
+    const undo: StepUndo = { epoch: this.epoch, slots: stepped, fresh: new Set(stepped.filter((s) => !s.state && !s.clip)) };
+    try {
       const reported = scoped(this.device, who, () => {
-        const stepped = this.book.slots.filter((s) => grads[s.index] != null && s.length > 0);
         // States first (they size the uniform buffer), then bind groups.
         for (const slot of stepped) slot.state ??= this.createState(slot, this.book.optionsFor(slot), null);
         const jobs = stepped.map((slot) => this.prepare(slot, grads[slot.index]!));
@@ -247,34 +295,93 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
         if (pass?.encoder && pass.submit) pass.submit();
         else this.device.queue.submit([enc.finish()]);
       });
-      this.track(reported);
+      this.track(reported, undo);
       return Promise.resolve();
     } catch (e) {
+      // Thrown while encoding (nothing was submitted): as if the step was never called.
+      this.takeBack(undo);
       return Promise.reject(e);
     }
   }
 
+  /** The first failure of an enqueued step not yet reported (then reported once and cleared). */
   private failure: Error | null = null;
   private pending = new Set<Promise<void>>();
+  /** Bumped by loadStateDict: a failure of a step from before it has nothing left to take back. */
+  private epoch = 0;
+  /** The buffer and length each parameter joined with (reassigning them is refused). */
+  private readonly joined = new WeakMap<GpuTensor, { buffer: GPUBuffer; length: number }>();
 
-  private track(p: Promise<void>): void {
+  private track(p: Promise<void>, undo: StepUndo): void {
     const tracked = p.catch((e: Error) => {
+      this.takeBack(undo);
       this.failure ??= e;
     });
     this.pending.add(tracked);
     void tracked.then(() => this.pending.delete(tracked));
   }
 
-  private throwIfFailed(): void {
-    if (this.failure) throw this.failure;
+  /**
+   * Undoes a step that ran nothing on the GPU (a failed submit runs none of its commands): its
+   * step counts, and states it created that no step has used since.
+   */
+  private takeBack(undo: StepUndo): void {
+    if (undo.epoch !== this.epoch) return;
+    for (const slot of undo.slots) {
+      if (slot.step > 0) slot.step -= 1;
+      if (undo.fresh.has(slot) && slot.step === 0) this.destroyState(slot);
+    }
   }
 
-  /** Waits until the GPU has run every step enqueued so far; throws the first error WebGPU reported. */
+  /**
+   * Throws (once) the error WebGPU reported for an earlier step, if it has arrived; else does
+   * nothing. For an adapter that must refuse a step synchronously rather than drop it.
+   */
+  throwIfFailed(): void {
+    this.reportFailure();
+  }
+
+  private reportFailure(): void {
+    const e = this.failure;
+    if (!e) return;
+    this.failure = null;
+    throw new Error(`${e.message} (that step was not applied: its step counts were taken back)`, { cause: e });
+  }
+
+  /** Waits until the GPU has run every step enqueued so far; throws (once) an error WebGPU reported for one of them. */
   async sync(): Promise<void> {
     await Promise.all([...this.pending]);
     await this.device.queue.onSubmittedWorkDone();
-    this.throwIfFailed();
+    this.reportFailure();
     errorsOf(this.device).check(`${this.className}.sync`);
+  }
+
+  /**
+   * Accepts the buffer `param.buffer` now points at (a framework adapter moving a parameter to
+   * its tensor's new storage, src/kernels/webgpu/movable-params.ts); any other reassignment is
+   * refused at the next step. The length stays fixed.
+   */
+  rebind(param: GpuTensor): void {
+    const slot = this.book.slotOf(param);
+    const j = this.joined.get(param);
+    if (!slot || !j) throw new Error(`${this.className}.rebind: the tensor is not a parameter of this optimizer`);
+    if (param.length !== j.length) throw new Error(`${this.className}.rebind: parameter ${slot.index}'s length changed from ${j.length} to ${param.length} (it is fixed)`);
+    if (!isGpuTensor(param) || param.buffer.size < gpuTensorBytes(param.length) || !(param.buffer.usage & GPUBufferUsage.STORAGE)) {
+      throw new Error(`${this.className}.rebind: parameter ${slot.index}'s new buffer must be a STORAGE GPUBuffer of at least ${gpuTensorBytes(param.length)} bytes`);
+    }
+    if (j.buffer === param.buffer) return;
+    this.joined.set(param, { buffer: param.buffer, length: param.length });
+    if (slot.state) slot.state.bindGroups = null;
+  }
+
+  /** A tensor's buffer and length are read at every step: changing them after it joined would be ignored or half-used. */
+  private checkParamsUnchanged(): void {
+    for (const s of this.book.slots) {
+      const j = this.joined.get(s.param);
+      if (j && (s.param.buffer !== j.buffer || s.param.length !== j.length)) {
+        throw new Error(`${this.className}.step: parameter ${s.index}'s ${s.param.buffer !== j.buffer ? 'buffer' : 'length'} was reassigned after it joined the optimizer (a GPU tensor's buffer and length are fixed; make a new tensor and optimizer)`);
+      }
+    }
   }
 
   private checkGrads(grads: (GpuTensor | null | undefined)[]): void {
@@ -302,11 +409,20 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
   private shapeFor(slot: Slot, h: Hyper, blockSize?: number): KernelShape {
     const storage = this.book.storageFor(slot, h);
     gpuFormat(storage.format, this.className);
-    const eight = storage.format === 'blockwise8';
+    const bits = storage.format === 'blockwise8' ? 8 : storage.format === 'blockwise4' ? 4 : 32;
     const bs = blockSize ?? storage.blockSize;
-    // A subgroup must not span two blocks: blocks of bs/4 threads hold whole subgroups (32 on NVIDIA).
-    const maxSub = (this.device as unknown as { adapterInfo?: GPUAdapterInfo }).adapterInfo?.subgroupMaxSize ?? 128;
-    return { bits: eight ? 8 : 32, blockSize: eight ? bs : 0, states: this.rule.states, subgroups: this.subgroups && (bs > 1024 || bs / 4 >= maxSub), unroll: this.unroll };
+    const shape: KernelShape = { bits, blockSize: bits === 32 ? 0 : bs, states: this.rule.states, subgroups: false, unroll: this.unroll, pairs: bits === 8 && this.pairs, exact: bits === 8 && this.exact };
+    if (bits === 32 || !this.subgroups) return shape;
+    const info = (this.device as unknown as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+    const maxSub = info?.subgroupMaxSize ?? 128;
+    const minSub = info?.subgroupMinSize ?? 0;
+    // Threads per block, and whether a tile is a single block (then no subgroup spans two).
+    const threads = bs / (bits === 4 || shape.pairs ? 8 : 4);
+    const wholeTile = bs >= tileSize(shape);
+    // Blocks small enough for every subgroup: a butterfly inside the subgroup, no barrier.
+    if (!wholeTile && threads <= minSub) return { ...shape, subgroups: true, shuffle: true };
+    // Otherwise subgroupMax only where a subgroup never spans two blocks: blocks hold whole subgroups (32 on NVIDIA).
+    return { ...shape, subgroups: wholeTile || threads >= maxSub };
   }
 
   private createState(slot: Slot, h: Hyper, blockSize: number | null): GpuState {
@@ -316,7 +432,7 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     // New buffers are zero-filled: codes are stored XOR the zero code, so this is state 0.
     // Sized to the tensor (float32: S·ceil(n/4) vec4s; 8-bit: its blocks), not to whole tiles.
     const st = this.device.createBuffer({ size: layout.stateBytes, usage });
-    const absmax = shape.bits === 8 ? this.device.createBuffer({ size: layout.absmaxBytes, usage }) : null;
+    const absmax = shape.bits !== 32 ? this.device.createBuffer({ size: layout.absmaxBytes, usage }) : null;
     const trust = this.rule.usesTrustRatio === true;
     const norm = trust ? this.device.createBuffer({ size: (4 + 2 * layout.partials) * 4, usage }) : null;
     const pipelines = {
@@ -351,7 +467,7 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
   private pipeline(shape: KernelShape, pass: Pass | 'finalize' | 'gradNorm' | 'clip'): GPUComputePipeline {
     let cache = pipelineCache.get(this.device);
     if (!cache) pipelineCache.set(this.device, (cache = new Map()));
-    const key = `${this.rule.name}|${pass}|${pass === 'finalize' || pass === 'clip' ? '' : `${shape.bits}|${shape.blockSize}|${shape.states.join(',')}|${shape.subgroups}|${shape.unroll ?? 1}|${shape.clip ?? false}`}`;
+    const key = `${this.rule.name}|${pass}|${pass === 'finalize' || pass === 'clip' ? '' : `${shape.bits}|${shape.blockSize}|${shape.states.join(',')}|${shape.subgroups}|${shape.shuffle ?? false}|${shape.pairs ?? false}|${shape.exact ?? false}|${shape.unroll ?? 1}|${shape.clip ?? false}`}`;
     let p = cache.get(key);
     if (!p) {
       const code =
@@ -369,7 +485,7 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
   private tablesBuffer(): GPUBuffer {
     if (!this.tables) {
       const data = tableData();
-      this.tables = this.device.createBuffer({ size: TABLES.words * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+      this.tables = this.device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
       writeBytes(this.device, this.tables, 0, data);
     }
     return this.tables;
@@ -401,7 +517,8 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
       ];
       if (state.absmax) {
         entries.push({ binding: 4, resource: { buffer: state.absmax, ...chunkRange(c, l.absmaxTileBytes, l.absmaxBytes) } });
-        entries.push({ binding: 5, resource: { buffer: this.tablesBuffer() } });
+        // The 4-bit kernels have their (16-entry) tables compiled in.
+        if (l.shape.bits === 8) entries.push({ binding: 5, resource: { buffer: this.tablesBuffer() } });
       }
       if (state.norm) entries.push({ binding: 6, resource: { buffer: state.norm } });
       if (clip) entries.push({ binding: 7, resource: { buffer: clip } });
@@ -489,14 +606,13 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
   /** A checkpoint in the format of `Optimizer.stateDict()` (reads the GPU state back). */
   async stateDictAsync(): Promise<StateDict> {
     await this.sync();
-    const parts: TensorParts[] = [];
-    for (const s of this.book.slots) {
-      parts.push({
-        states: s.state ? await this.readStates(s.state) : [],
-        clipHistory: s.clip ? await this.readClip(s.clip) : null,
-      });
-    }
-    return this.book.stateDict(parts);
+    // Every read-back copy is submitted now, with the counts and options of this moment: a step
+    // enqueued while they are mapped comes after them on the queue, so the dict is one step's.
+    const dict = this.book.stateDict(this.book.slots.map(() => ({ states: [], clipHistory: null })));
+    const reads = this.book.slots.map((s) => Promise.all([s.state ? this.readStates(s.state) : [], s.clip ? this.readClip(s.clip) : null]));
+    const parts = await Promise.all(reads);
+    parts.forEach(([states, clipHistory], i) => Object.assign(dict.tensors[i], { states, clipHistory }));
+    return dict;
   }
 
   private async readClip(clip: GPUBuffer): Promise<{ norms: Float64Array; count: number }> {
@@ -512,14 +628,17 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
       const data = new Float32Array(await readBuffer(this.device, state.st, state.st.size));
       return unpack32(l, states.length, data).map((values, k) => ({ format: 'float32', sign: states[k], values }));
     }
-    const st = new Uint8Array(await readBuffer(this.device, state.st, state.st.size));
-    const am = new Float32Array(await readBuffer(this.device, state.absmax!, l.absmaxBytes));
-    const { codes, absmax } = unpack8(l, st, am);
+    // Both copies are submitted before the first await (see stateDictAsync).
+    const [stBytes, amBytes] = await Promise.all([readBuffer(this.device, state.st, state.st.size), readBuffer(this.device, state.absmax!, l.absmaxBytes)]);
+    const st = new Uint8Array(stBytes);
+    const am = new Float32Array(amBytes);
+    const four = l.shape.bits === 4;
+    const { codes, absmax } = (four ? unpack4 : unpack8)(l, st, am);
     return states.map((sign, k) => ({
-      format: 'blockwise8',
+      format: four ? 'blockwise4' : 'blockwise8',
       sign,
       blockSize: l.shape.blockSize,
-      map: stateMap(sign).slice(),
+      map: (four ? stateMap4 : stateMap)(sign).slice(),
       codes: codes[k],
       absmax: absmax[k],
     }));
@@ -534,14 +653,15 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     const parsed = this.book.parse(dict, who);
     for (const t of parsed.tensors) this.checkMaps(t, who);
     this.book.commit(parsed, (slot, t) => this.install(slot, t));
+    this.epoch++; // steps enqueued before this load have nothing of theirs left to take back
   }
 
-  /** The WGSL kernels decode the dynamic maps only (their tables are compiled in). */
+  /** The WGSL kernels decode the default maps only (their tables are compiled in). */
   private checkMaps(t: RestoredTensor, who: string): void {
     for (const s of t.states ?? []) {
-      if (s.format !== 'blockwise8') continue;
+      if (s.format !== 'blockwise8' && s.format !== 'blockwise4') continue;
       const map = (s as unknown as { map: Float32Array }).map;
-      const ref = stateMap(s.sign);
+      const ref = (s.format === 'blockwise4' ? stateMap4 : stateMap)(s.sign);
       if (map.some((v, i) => v !== ref[i])) throw new Error(`${who}: the webgpu backend only runs the dynamic maps; the state dict has another map`);
     }
   }
@@ -573,8 +693,8 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
       writeBytes(this.device, state.st, 0, data);
       return;
     }
-    const s8 = stores as unknown as { codes: Uint8Array; absmax: Float32Array }[];
-    const { st, am } = pack8(l, s8.map((s) => s.codes), s8.map((s) => s.absmax));
+    const sq = stores as unknown as { codes: Uint8Array; absmax: Float32Array }[];
+    const { st, am } = (l.shape.bits === 4 ? pack4 : pack8)(l, sq.map((s) => s.codes), sq.map((s) => s.absmax));
     writeBytes(this.device, state.st, 0, st);
     writeBytes(this.device, state.absmax!, 0, am);
   }
@@ -612,11 +732,11 @@ export function createWebgpuOptimizer<O extends BaseOptions>(
 }
 
 /**
- * The state formats (codecs, src/codecs) this engine has WGSL for: float32 and the 8-bit branch
- * of ./template.ts. Any other format is refused with an error naming it (a GPU step cannot fall
- * back to the CPU).
+ * The state formats (codecs, src/codecs) this engine has WGSL for: float32 and the 8- and 4-bit
+ * branches of ./template.ts. Any other format is refused with an error naming it (a GPU step
+ * cannot fall back to the CPU).
  */
-const GPU_FORMATS: ReadonlySet<StateFormat> = new Set<StateFormat>(['float32', 'blockwise8']);
+const GPU_FORMATS: ReadonlySet<StateFormat> = new Set<StateFormat>(['float32', 'blockwise8', 'blockwise4']);
 
 function gpuFormat(format: StateFormat, who: string): void {
   if (!GPU_FORMATS.has(format)) throw new Error(`${who}: the WebGPU engine has no kernel for state format '${format}' (it runs ${[...GPU_FORMATS].join(', ')})`);

@@ -11,17 +11,23 @@ import { validateMap } from '../../quant/maps.js';
 import { gpuTensorBytes, readBuffer, scoped, writeBytes, type GpuTensor } from './device.js';
 import { chunkRange, planLayout, type TensorLayout } from './layout.js';
 
+/** A block-wise 8-bit quantized tensor on the GPU (`quantizeBlockwiseGpu`). */
 export interface GpuQuantized {
   /** Packed codes: ceil(length / blockSize) blocks of blockSize/4 words. */
   codes: GPUBuffer;
   /** One float32 per block. */
   absmax: GPUBuffer;
+  /** Elements quantized. */
   length: number;
+  /** Elements per block. */
   blockSize: number;
 }
 
+/** Options of `quantizeBlockwiseGpu`. */
 export interface GpuQuantizeOptions {
+  /** The quantization map (256 sorted float32 values), e.g. `createDynamicMap(true)`. */
   map: Float32Array;
+  /** Elements per block: a power of two in [64, 4096]. Default 2048. */
   blockSize?: number;
   /** Largest storage binding to use (tests lower it to force chunking). */
   maxBindingBytes?: number;

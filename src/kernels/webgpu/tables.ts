@@ -6,12 +6,20 @@
  * midpoint comparisons settle it (see `nearestCodeWgsl`).
  */
 import { stateMap } from '../../optim/state.js';
+import { nearestCode } from '../../quant/blockwise.js';
+import { exactEncodeWgsl, exactTables, type ExactTables } from './code-tables.js';
 
 /**
  * Layout of the tables buffer (float32 words): both maps, then for each estimate e the pair
- * (midpoint below e, midpoint above e) as a vec2, signed at pair 0.., unsigned at pair 128..
+ * (midpoint below e, midpoint above e) as a vec2, signed at pair 0.., unsigned at pair 128..;
+ * then, from word `exact`, the exact encode tables (u32 bits, ./code-tables.ts).
  */
-export const TABLES = { mapSigned: 0, mapUnsigned: 256, pairs: 512, pairCount: 384, words: 512 + 2 * 384 } as const;
+export const TABLES = { mapSigned: 0, mapUnsigned: 256, pairs: 512, pairCount: 384, words: 512 + 2 * 384, exact: 512 + 2 * 384 } as const;
+
+/** The exact encode tables of the two dynamic maps (built once). */
+export function exactCodeTables(): ExactTables {
+  return exactTables(stateMap('signed'), stateMap('unsigned'), nearestCode);
+}
 
 /** Code of value 0: a fresh zero-filled code buffer must mean "all states 0", so codes are stored XOR this. */
 export const ZERO_CODE = { signed: 127, unsigned: 0 } as const;
@@ -45,13 +53,15 @@ function checkStructure(): void {
 
 let cached: Float32Array | undefined;
 
-/** The tables buffer's contents (896 float32). */
+/** The tables buffer's contents (896 float32, then the exact tables' u32 words). */
 export function tableData(): Float32Array {
   if (cached) return cached;
   checkStructure();
   const s = stateMap('signed');
   const u = stateMap('unsigned');
-  const t = new Float32Array(TABLES.words);
+  const exact = exactCodeTables().words;
+  const t = new Float32Array(TABLES.exact + exact.length);
+  new Uint32Array(t.buffer).set(exact, TABLES.exact);
   t.set(s, TABLES.mapSigned);
   t.set(u, TABLES.mapUnsigned);
   // Midpoint between magnitudes q and q+1 (signed magnitudes are s[127..255]).
@@ -112,3 +122,16 @@ fn encodeUnsigned(x: f32, v: f32) -> u32 {
   return select(q, 1u, (q == 0u) & (bits > 0u) & (bits < 0x7f800000u));
 }
 `;
+
+/**
+ * WGSL: the decode maps (`tMap`, as above) and the exact encoders encodeSignedX / encodeUnsignedX
+ * (./code-tables.ts) of the state signs a kernel has; `loadTables` fills both.
+ */
+export function exactCodeWgsl(signs: { signed: boolean; unsigned: boolean }): string {
+  return `var<workgroup> tMap: array<f32, 512>;
+${exactEncodeWgsl(exactCodeTables(), TABLES.exact, signs)}
+fn loadTables(lid: u32) {
+  for (var i = lid; i < 512u; i += 256u) { tMap[i] = tables[i]; }
+  loadExactTables(lid);
+}`;
+}

@@ -6,7 +6,9 @@
  * map in workgroup memory; run the rule; store the param; block absmax by subgroupMax (when
  * available) and a workgroup atomicMax on the float bits (non-negative floats order like
  * their bits); one barrier; re-encode and store codes and absmax. Three reduction slots
- * rotate so that a tile needs a single barrier.
+ * rotate so that a tile needs a single barrier. 4-bit (and 8-bit with `pairs`): each thread
+ * owns two neighbouring vec4s per 2048 elements; where a block's threads fit in every subgroup
+ * the block absmax is a subgroupShuffleXor butterfly instead: no atomics and no barrier.
  *
  * Buffer layouts (all per tile, so a chunk of whole tiles is one contiguous range per buffer;
  * sized to the tensor, not to whole tiles: see ./layout.ts):
@@ -15,6 +17,10 @@
  *   Only the tensor's ceil(n/blockSize) blocks exist: threads of blocks past them read state 0
  *   and write nothing.
  * - 8-bit absmax: f32 at b*S + k.
+ * - 4-bit codes: a thread's 8 elements are one u32 (nibble i = element 8w+i: the CPU's packed
+ *   bytes, little-endian, not XORed: a zero-filled buffer decodes to 0 through its zero
+ *   absmax). Block b's state k at words (b*S + k)*(blockSize/8); absmax as 8-bit. The codecs'
+ *   WGSL (exact encoders, decode table) is ./codes4.ts.
  * - 32-bit states: vec4s, tile t's state k at t*S*256 + k*stride, stride = min(256, vec4s left
  *   in the tensor from tile t): whole tiles interleave runs of 256 vec4s, the last tile runs of
  *   its own length. Lanes past the tensor write no state (an out-of-bounds write would be
@@ -22,7 +28,8 @@
  */
 import type { StateSign } from '../../optim/rule.js';
 import type { WgslRule } from './rules.js';
-import { nearestCodeWgsl, ZERO_CODE } from './tables.js';
+import { codes4Wgsl } from './codes4.js';
+import { exactCodeWgsl, nearestCodeWgsl, ZERO_CODE } from './tables.js';
 
 export const WORKGROUP = 256;
 /** Fixed uniform words before the rule's own: n, numTiles, partialBase, partialCount, useTrust, gradScale, lr, maxUnorm, percentile. */
@@ -31,13 +38,22 @@ export const FIXED_UNIFORMS = 9;
 export const CLIP = { scale: 0, count: 1, history: 4, size: 100, partials: 104 } as const;
 
 export interface KernelShape {
-  bits: 8 | 32;
-  /** 8-bit block size (ignored for 32-bit). */
+  bits: 4 | 8 | 32;
+  /** 8- and 4-bit block size (ignored for 32-bit). */
   blockSize: number;
   states: readonly StateSign[];
   /** Use subgroupMax for block absmax (only when a subgroup never spans two blocks). */
   subgroups: boolean;
-  /** 8-bit: vec4s per thread per tile (more loads in flight per barrier). Default 1. */
+  /** 8-bit: each thread owns two neighbouring vec4s per 2048 elements (as 4-bit; same buffer layout). */
+  pairs?: boolean;
+  /** 8-bit: encode through the exact tables (./code-tables.ts) instead of the log2 estimate. */
+  exact?: boolean;
+  /**
+   * Block absmax by a subgroupShuffleXor butterfly, with no workgroup memory and no barrier (only
+   * when a block's threads, blockSize/8 paired or /4, fit in the smallest subgroup).
+   */
+  shuffle?: boolean;
+  /** 8-bit: vec4s per thread per tile (more loads in flight per barrier); 4-bit: words (pairs of vec4s). Default 1. */
   unroll?: number;
   /** Percentile clipping: the gradient scale comes from the clip buffer (binding 7). */
   clip?: boolean;
@@ -45,12 +61,13 @@ export interface KernelShape {
 
 /** Elements per tile. */
 export function tileSize(shape: KernelShape): number {
-  return shape.bits === 8 ? Math.max(shape.blockSize, 1024 * (shape.unroll ?? 1)) : 1024;
+  if (shape.bits === 32) return 1024;
+  return Math.max(shape.blockSize, (shape.bits === 4 || shape.pairs ? 2048 : 1024) * (shape.unroll ?? 1));
 }
 
-/** Blocks per tile (8-bit). */
+/** Blocks per tile (8- and 4-bit). */
 export function blocksPerTile(shape: KernelShape): number {
-  return shape.bits === 8 ? tileSize(shape) / shape.blockSize : 0;
+  return shape.bits === 32 ? 0 : tileSize(shape) / shape.blockSize;
 }
 
 function uniformStruct(rule: WgslRule): string {
@@ -79,56 +96,91 @@ export type Pass = 'update' | 'norm';
 export function fusedKernel(rule: WgslRule, shape: KernelShape, pass: Pass): string {
   const S = shape.states.length;
   const eight = shape.bits === 8;
+  const four = shape.bits === 4;
+  const quant = eight || four;
   const tile = tileSize(shape);
-  const R = tile / 1024;
+  const R = tile / 1024; // vec4s per thread per tile
+  // A group: the vec4s of a thread that share a block and its absmax reduction. Paired (4-bit,
+  // or 8-bit with `pairs`): two neighbouring vec4s, 8 elements (one 4-bit word, two 8-bit words).
+  const paired = four || (eight && shape.pairs === true);
+  const perThread = paired ? 8 : 4;
+  const G = paired ? R / 2 : R;
+  const unit = (r: number) => (paired ? r >> 1 : r);
   const BS = shape.blockSize;
   const BPT = blocksPerTile(shape);
   const trustRule = rule.direction !== undefined;
   if (pass === 'norm' && !trustRule) throw new Error('webgpu: norm pass for a rule without a trust ratio');
   const norm = pass === 'norm';
   const rw = norm ? 'read' : 'read_write';
-  const useSub = eight && !norm && shape.subgroups;
+  const shuffle = quant && !norm && shape.shuffle === true;
+  if (shuffle && !shape.subgroups) throw new Error('webgpu: the subgroup butterfly needs subgroups');
+  const useSub = quant && !norm && shape.subgroups && !shuffle;
+  const atomics = quant && !norm && !shuffle;
   const ks = [...Array(S).keys()];
   const rs = [...Array(R).keys()];
+  const gs = [...Array(G).keys()];
 
   const decls = [
-    useSub ? 'enable subgroups;' : '',
+    useSub || shuffle ? 'enable subgroups;' : '',
     uniformStruct(rule),
     `@group(0) @binding(1) var<storage, ${rw}> param: array<vec4<f32>>;`,
     `@group(0) @binding(2) var<storage, read> grad: array<vec4<f32>>;`,
-    eight
+    quant
       ? `@group(0) @binding(3) var<storage, ${rw}> st: array<u32>;
-@group(0) @binding(4) var<storage, ${rw}> absmax: array<f32>;
-@group(0) @binding(5) var<storage, read> tables: array<f32>;`
+@group(0) @binding(4) var<storage, ${rw}> absmax: array<f32>;`
       : `@group(0) @binding(3) var<storage, ${rw}> st: array<vec4<f32>>;`,
+    eight ? `@group(0) @binding(5) var<storage, read> tables: array<f32>;` : '',
     trustRule ? `@group(0) @binding(6) var<storage, ${norm ? 'read_write' : 'read'}> normBuf: array<f32>;` : '',
     shape.clip ? `@group(0) @binding(7) var<storage, read> clipBuf: array<f32>;` : '',
     finiteWgsl,
-    eight ? nearestCodeWgsl : '',
-    eight && !norm ? `var<workgroup> red: array<atomic<u32>, ${3 * BPT * S}>;` : '',
+    eight ? (shape.exact ? exactCodeWgsl({ signed: shape.states.includes('signed'), unsigned: shape.states.includes('unsigned') }) : nearestCodeWgsl) : four ? codes4Wgsl() : '',
+    atomics ? `var<workgroup> red: array<atomic<u32>, ${3 * BPT * S}>;` : '',
     norm ? `var<workgroup> sums: array<vec2<f32>, ${WORKGROUP}>;` : '',
   ];
 
   const mapBase = (k: number) => (shape.states[k] === 'signed' ? 0 : 256);
   const zeroXor = (k: number) => ZERO_CODE[shape.states[k]] * 0x01010101;
-  // Word index (8-bit) or vec4 index (32-bit) of state k for this thread's r-th vec4.
-  const stIndex = (k: number, r: number) =>
-    eight ? `(blk${r} * ${S}u + ${k}u) * ${BS / 4}u + word${r}`
-      : `tile * ${S * 256}u + ${k}u * stride + sl`;
+  // Word of state k: of group g (4-bit), of vec4 r (8-bit); or the vec4 index (32-bit).
+  const stIndex = (k: number, r: number) => {
+    if (!quant) return `tile * ${S * 256}u + ${k}u * stride + sl`;
+    const g = four ? r : unit(r);
+    const word = four ? `word${g}` : paired ? `word${g} * 2u + ${r & 1}u` : `word${g}`;
+    return `(blk${g} * ${S}u + ${k}u) * ${BS / (four ? 8 : 4)}u + ${word}`;
+  };
+  // The r-th vec4 of this thread in the tile: paired threads own neighbouring vec4s.
+  const vecIndex = (r: number) =>
+    paired ? `tile * ${tile / 4}u + ${(r >> 1) * 512 + (r & 1)}u + 2u * lid` : `tile * ${tile / 4}u + ${r * 256}u + lid`;
+
+  // 4-bit: each word (8 codes) is loaded once for its two vec4s.
+  const words4 = four
+    ? gs
+        .map((g) =>
+          ks
+            .map((k) => `    var w${k}_${g} = 0u; // a missing block reads as a zero-filled buffer: state 0
+    var a${k}_${g} = 0.0;
+    if (inBlk${g}) { w${k}_${g} = st[${stIndex(k, g)}]; a${k}_${g} = absmax[blk${g} * ${S}u + ${k}u]; }`)
+            .join('\n'),
+        )
+        .join('\n')
+    : '';
 
   const perVec = rs
     .map((r) => {
       const decode = ks
-        .map((k) =>
-          eight
+        .map((k) => {
+          if (four) {
+            const fn = shape.states[k] === 'signed' ? 'decode4s' : 'decode4u';
+            return `    var s${k} = ${fn}(w${k}_${unit(r)} >> ${16 * (r & 1)}u, a${k}_${unit(r)});`;
+          }
+          return eight
             ? `    var w${k} = 0u; // a missing block reads as a zero-filled buffer: state 0
     var a${k} = 0.0;
-    if (inBlk${r}) { w${k} = st[${stIndex(k, r)}]; a${k} = absmax[blk${r} * ${S}u + ${k}u]; }
+    if (inBlk${unit(r)}) { w${k} = st[${stIndex(k, r)}]; a${k} = absmax[blk${unit(r)} * ${S}u + ${k}u]; }
     w${k} ^= ${zeroXor(k)}u;
     var s${k} = vec4<f32>(tMap[${mapBase(k)}u + (w${k} & 255u)], tMap[${mapBase(k)}u + ((w${k} >> 8u) & 255u)],
                           tMap[${mapBase(k)}u + ((w${k} >> 16u) & 255u)], tMap[${mapBase(k)}u + (w${k} >> 24u)]) * a${k};`
-            : `    var s${k} = st[${stIndex(k, r)}];`,
-        )
+            : `    var s${k} = st[${stIndex(k, r)}];`;
+        })
         .join('\n');
       const body = norm
         ? `${rule.direction}
@@ -140,13 +192,13 @@ export function fusedKernel(rule: WgslRule, shape: KernelShape, pass: Pass): str
 ${ks.map((k) => `    s${k} = select(s${k}, vec4<f32>(0.0), bad);`).join('\n')}
     if (inb) {
       param[v4] = select(np, p, bad);
-${eight ? '' : ks.map((k) => `      st[${stIndex(k, r)}] = s${k};`).join('\n')}
+${quant ? '' : ks.map((k) => `      st[${stIndex(k, r)}] = s${k};`).join('\n')}
     }
-${eight ? ks.map((k) => `    ns${k}_${r} = s${k};\n    mx${k}_${r} = absMax4(s${k});`).join('\n') : ''}`;
+${quant ? ks.map((k) => `    ns${k}_${r} = s${k};\n    mx${k}_${r} = absMax4(s${k});`).join('\n') : ''}`;
       return `  {
-    let v4 = tile * ${tile / 4}u + ${r * 256}u + lid;
+    let v4 = ${vecIndex(r)};
     let inb = v4 < nV4;
-${eight ? '' : '    let sl = select(0u, lid, inb); // lanes past the tensor read its first lane (in bounds)\n'}    var p = vec4<f32>(0.0);
+${quant ? '' : '    let sl = select(0u, lid, inb); // lanes past the tensor read its first lane (in bounds)\n'}    var p = vec4<f32>(0.0);
     var gr = vec4<f32>(0.0);
     if (inb) { p = param[v4]; gr = grad[v4]; }
     let idx = vec4<u32>(v4 * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
@@ -161,44 +213,68 @@ ${body}
     })
     .join('\n');
 
-  // Unsigned states also pass the value before scaling: a positive one never encodes as 0.
-  const enc = (k: number, r: number, c: string) =>
-    shape.states[k] === 'signed' ? `encodeSigned(x.${c})` : `encodeUnsigned(x.${c}, ns${k}_${r}.${c})`;
-  const kr = ks.flatMap((k) => rs.map((r) => [k, r] as const));
-  const requantize = eight && !norm
+  // Block absmax of state k over group g: this thread's part, then the block's.
+  const partMax = (k: number, g: number) => (paired ? `max(mx${k}_${2 * g}, mx${k}_${2 * g + 1})` : `mx${k}_${g}`);
+  const kg = ks.flatMap((k) => gs.map((g) => [k, g] as const));
+  const butterfly = (k: number, g: number) => {
+    const masks = [];
+    for (let m = 1; m < BS / perThread; m <<= 1) masks.push(`      m = max(m, subgroupShuffleXor(m, ${m}u));`);
+    return `      var m = ${partMax(k, g)};\n${masks.join('\n')}`;
+  };
+  const reduce = atomics
     ? `
-${kr
-  .map(([k, r]) =>
+${kg
+  .map(([k, g]) =>
     useSub
-      ? `    { let m = subgroupMax(mx${k}_${r}); if (sgid == 0u) { atomicMax(&red[rset + lb${r} * ${S}u + ${k}u], bitcast<u32>(m)); } }`
-      : `    atomicMax(&red[rset + lb${r} * ${S}u + ${k}u], bitcast<u32>(mx${k}_${r}));`,
+      ? `    { let m = subgroupMax(${partMax(k, g)}); if (sgid == 0u) { atomicMax(&red[rset + lb${g} * ${S}u + ${k}u], bitcast<u32>(m)); } }`
+      : `    atomicMax(&red[rset + lb${g} * ${S}u + ${k}u], bitcast<u32>(${partMax(k, g)}));`,
   )
   .join('\n')}
     workgroupBarrier();
-    if (lid < ${BPT * S}u) { atomicStore(&red[((iter + 1u) % 3u) * ${BPT * S}u + lid], 0u); }
-${kr
-  .map(
-    ([k, r]) => `    {
+    if (lid < ${BPT * S}u) { atomicStore(&red[((iter + 1u) % 3u) * ${BPT * S}u + lid], 0u); }`
+    : '';
+  const blockMax = (k: number, g: number) =>
+    shuffle
+      ? `${butterfly(k, g)}
+      let am = min(m, F32_MAX);`
+      : `      let am = min(bitcast<f32>(atomicLoad(&red[rset + lb${g} * ${S}u + ${k}u])), F32_MAX);`;
+  // Unsigned 8-bit states also pass the value before scaling: a positive one never encodes as 0.
+  const enc8 = (k: number, r: number, x: string, c: string) =>
+    shape.exact
+      ? `encode${shape.states[k] === 'signed' ? 'Signed' : 'Unsigned'}X(${x}.${c}, ns${k}_${r}.${c})`
+      : shape.states[k] === 'signed' ? `encodeSigned(${x}.${c})` : `encodeUnsigned(${x}.${c}, ns${k}_${r}.${c})`;
+  const enc4 = (k: number, x: string, v: string) => (shape.states[k] === 'signed' ? `encode4s(${x}, ${v})` : `encode4u(${x})`);
+  const word8 = (k: number, r: number, x: string) =>
+    ['x', 'y', 'z', 'w'].map((c, i) => (i === 0 ? enc8(k, r, x, c) : `(${enc8(k, r, x, c)} << ${8 * i}u)`)).join(' | ');
+  const encodeUnit = (k: number, g: number) => {
+    const rv = paired ? [2 * g, 2 * g + 1] : [g];
+    const vs = rv.map((r) => `ns${k}_${r}`);
+    const xs = vs.map((_, i) => `x${i}`);
+    const stores = four
+      ? `      if (inBlk${g}) { st[${stIndex(k, g)}] = pack8x4(${enc4(k, 'x0', vs[0])}, ${enc4(k, 'x1', vs[1])}); }`
+      : rv.map((r, i) => `      if (inBlk${g}) { st[${stIndex(k, r)}] = (${word8(k, r, xs[i])}) ^ ${zeroXor(k)}u; }`).join('\n');
+    return `    {
       // A state that overflowed float32 saturates at the largest float32, as the CPU stores do,
       // so the block keeps a finite absmax (and its infinite elements encode as ±1).
-      let am = min(bitcast<f32>(atomicLoad(&red[rset + lb${r} * ${S}u + ${k}u])), F32_MAX);
-      if (inBlk${r} && word${r} == 0u) { absmax[blk${r} * ${S}u + ${k}u] = am; }
+${blockMax(k, g)}
+      if (inBlk${g} && word${g} == 0u) { absmax[blk${g} * ${S}u + ${k}u] = am; }
       // One reciprocal per block; an all-zero block (am 0) encodes 0. Past 2^120 the reciprocal
       // would be denormal (flushed to 0 on GPUs): that rare block scales both factors by 2^8.
-      var x: vec4<f32>;
+${xs.map((x) => `      var ${x}: vec4<f32>;`).join('\n')}
       if (am > 0x1p120f) {
-        x = clamp((ns${k}_${r} * 0x1p-8f) * (0x1p8f / am), vec4<f32>(-1.0), vec4<f32>(1.0));
+        let inv = 0x1p8f / am;
+${xs.map((x, i) => `        ${x} = clamp((${vs[i]} * 0x1p-8f) * inv, vec4<f32>(-1.0), vec4<f32>(1.0));`).join('\n')}
       } else {
-        x = ns${k}_${r} * select(1.0 / am, 0.0, am == 0.0);
+        let inv = select(1.0 / am, 0.0, am == 0.0);
+${xs.map((x, i) => `        ${x} = ${vs[i]} * inv;`).join('\n')}
       }
-      let w = ${enc(k, r, 'x')} | (${enc(k, r, 'y')} << 8u) | (${enc(k, r, 'z')} << 16u) | (${enc(k, r, 'w')} << 24u);
-      if (inBlk${r}) { st[${stIndex(k, r)}] = w ^ ${zeroXor(k)}u; }
-    }`,
-  )
-  .join('\n')}`
-    : '';
+${stores}
+    }`;
+  };
+  const requantize = quant && !norm ? `${reduce}\n${kg.map(([k, g]) => encodeUnit(k, g)).join('\n')}` : '';
 
-  const regs = eight && !norm
+  const kr = ks.flatMap((k) => rs.map((r) => [k, r] as const));
+  const regs = quant && !norm
     ? kr.map(([k, r]) => `    var mx${k}_${r} = 0.0;\n    var ns${k}_${r}: vec4<f32>;`).join('\n')
     : '';
   const builtins = [
@@ -207,6 +283,7 @@ ${kr
     '@builtin(num_workgroups) nwg3: vec3<u32>',
     useSub ? '@builtin(subgroup_invocation_id) sgid: u32' : '',
   ].filter(Boolean);
+  const unitTile = paired ? 2048 : 1024; // elements of one group row across the workgroup
 
   const main = `
 @compute @workgroup_size(${WORKGROUP})
@@ -214,18 +291,19 @@ fn main(${builtins.join(', ')}) {
   let lid = lid3.x;
   let wid = wid3.x;
   let nwg = nwg3.x;
-${eight ? '  loadTables(lid);\n  workgroupBarrier();' : ''}
+${eight ? '  loadTables(lid);\n  workgroupBarrier();' : four ? '  loadTables4(lid);\n  workgroupBarrier();' : ''}
   let nV4 = (u.n + 3u) / 4u;
-${eight ? `  let nBlk = (u.n + ${BS - 1}u) / ${BS}u;` : ''}
+${quant ? `  let nBlk = (u.n + ${BS - 1}u) / ${BS}u;` : ''}
   let gradScale = ${shape.clip ? `clipBuf[${CLIP.scale}]` : 'u.gradScale'};
 ${trustRule && !norm ? '  var trust = 1.0;\n  if (u.useTrust != 0u) { trust = normBuf[0]; }' : ''}
 ${norm ? '  var psq = 0.0;\n  var usq = 0.0;' : ''}
   var iter = 0u;
   for (var tile = wid; tile < u.numTiles; tile += nwg) {
-${eight && !norm ? `    let rset = (iter % 3u) * ${BPT * S}u;` : ''}
+${atomics ? `    let rset = (iter % 3u) * ${BPT * S}u;` : ''}
     iter += 1u;
-${eight ? rs.map((r) => `    let lb${r} = (${r * 1024}u + 4u * lid) / ${BS}u;\n    let word${r} = ((${r * 1024}u + 4u * lid) % ${BS}u) / 4u;\n    let blk${r} = tile * ${BPT}u + lb${r};\n    let inBlk${r} = blk${r} < nBlk;`).join('\n') : '    let stride = min(256u, nV4 - tile * 256u);'}
+${quant ? gs.map((g) => `    let lb${g} = (${g * unitTile}u + ${perThread}u * lid) / ${BS}u;\n    let word${g} = ((${g * unitTile}u + ${perThread}u * lid) % ${BS}u) / ${perThread}u;\n    let blk${g} = tile * ${BPT}u + lb${g};\n    let inBlk${g} = blk${g} < nBlk;`).join('\n') : '    let stride = min(256u, nV4 - tile * 256u);'}
 ${regs}
+${words4}
 ${perVec}
 ${requantize}
   }

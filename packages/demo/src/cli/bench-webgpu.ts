@@ -13,7 +13,7 @@ import { requestNodeDevice } from 'bitopt/node';
 export interface BenchWebgpuOptions {
   /** Parameter counts (default 4M, 64M, 256M). */
   sizes?: number[];
-  /** Class names, e.g. ['Adam8bit', 'Adam'] (default: every rule, 8- and 32-bit). */
+  /** Class names, e.g. ['Adam8bit', 'Adam'] (default: every rule 8- and 32-bit, and Adam4bit; any *4bit class may be named). */
   optimizers?: string[];
   /** Timed steps per row (default 30). */
   iters?: number;
@@ -22,6 +22,10 @@ export interface BenchWebgpuOptions {
   /** Engine options: most workgroups per dispatch, vec4s per thread per tile. */
   maxWorkgroups?: number;
   unroll?: number;
+  /** 8-bit: pairs of vec4s per thread (engine option `pairs`). */
+  pairs?: boolean;
+  /** 8-bit: the exact encode tables (engine option `exactEncode`). */
+  exactEncode?: boolean;
   /** Print progress lines. */
   log?: (line: string) => void;
 }
@@ -48,13 +52,14 @@ export interface BenchWebgpuResult {
 const M = 1 << 20;
 const DEFAULT_OPTIMIZERS = [
   'Adam8bit', 'Adam', 'SGD8bit', 'SGD', 'RMSprop8bit', 'RMSprop', 'Adagrad8bit', 'Adagrad',
-  'Lion8bit', 'Lion', 'AdEMAMix8bit', 'AdEMAMix', 'LAMB8bit', 'LAMB', 'LARS8bit', 'LARS',
+  'Lion8bit', 'Lion', 'AdEMAMix8bit', 'AdEMAMix', 'LAMB8bit', 'LAMB', 'LARS8bit', 'LARS', 'Adam4bit',
 ];
+const KNOWN = [...DEFAULT_OPTIMIZERS, ...['SGD', 'RMSprop', 'Adagrad', 'Lion', 'AdEMAMix', 'LAMB', 'LARS', 'AdamW', 'RAdam'].map((r) => `${r}4bit`)];
 
 /** Bytes a step must move per parameter: p read+write, g read, each state read+write (plus LAMB/LARS's norm pass). */
-function bytesPerParam(opt: { rule: { states: readonly unknown[]; usesTrustRatio?: boolean } }, eight: boolean): number {
+function bytesPerParam(opt: { rule: { states: readonly unknown[]; usesTrustRatio?: boolean } }, bits: number): number {
   const S = opt.rule.states.length;
-  const stateBytes = eight ? 1 : 4;
+  const stateBytes = bits / 8;
   let b = 12 + 2 * S * stateBytes;
   if (opt.rule.usesTrustRatio) b += 8 + S * stateBytes;
   return b;
@@ -163,7 +168,7 @@ export async function benchWebgpu(options: BenchWebgpuOptions = {}): Promise<Ben
   const iters = options.iters ?? 30;
   const log = options.log ?? (() => {});
   const table = classes as unknown as Record<string, OptimizerClass<object>>;
-  for (const n of names) if (!DEFAULT_OPTIMIZERS.includes(n) || typeof table[n] !== 'function') throw new Error(`bench webgpu: unknown optimizer '${n}' (known: ${DEFAULT_OPTIMIZERS.join(', ')})`);
+  for (const n of names) if (!KNOWN.includes(n) || typeof table[n] !== 'function') throw new Error(`bench webgpu: unknown optimizer '${n}' (known: ${KNOWN.join(', ')})`);
   const gpu = await requestNodeDevice();
   if (!gpu) throw new Error('bench webgpu: no WebGPU adapter');
   const { adapter, device } = gpu;
@@ -187,10 +192,10 @@ export async function benchWebgpu(options: BenchWebgpuOptions = {}): Promise<Ben
     // One discarded row first: right after the uploads, the first optimizer's steps ran up to 4x
     // slower on an H100 at 256M for about a second (seen every time, whatever the rule).
     log('warm-up row (discarded):');
-    await benchRow(device, table[names[0]], names[0], size, param, grad, iters, { maxWorkgroups: options.maxWorkgroups, unroll: options.unroll }, copyGbPerS, log).catch(() => {});
+    await benchRow(device, table[names[0]], names[0], size, param, grad, iters, { maxWorkgroups: options.maxWorkgroups, unroll: options.unroll, pairs: options.pairs, exactEncode: options.exactEncode }, copyGbPerS, log).catch(() => {});
     for (const name of names) {
       try {
-        rows.push(await benchRow(device, table[name], name, size, param, grad, iters, { maxWorkgroups: options.maxWorkgroups, unroll: options.unroll }, copyGbPerS, log));
+        rows.push(await benchRow(device, table[name], name, size, param, grad, iters, { maxWorkgroups: options.maxWorkgroups, unroll: options.unroll, pairs: options.pairs, exactEncode: options.exactEncode }, copyGbPerS, log));
       } catch (e) {
         log(`${name} ${size / M}M: failed: ${(e as Error).message}`);
       }
@@ -217,7 +222,7 @@ async function benchRow(
   log: (l: string) => void,
 ): Promise<BenchWebgpuRow> {
   const opt = createWebgpuOptimizer(device, cls, [param], name.startsWith('SGD') || name.startsWith('LARS') ? { momentum: 0.9 } : {}, engine);
-  const eight = name.endsWith('8bit');
+  const bits = name.endsWith('8bit') ? 8 : name.endsWith('4bit') ? 4 : 32;
   const timer = new GpuTimer(device, iters);
   // Warm up for at least 5 steps and 300 ms: an idle GPU runs the first steps several times slower.
   const warm = performance.now();
@@ -230,7 +235,7 @@ async function benchRow(
   await opt.sync();
   const wall = (performance.now() - t0) / iters;
   const ms = (await timer.medianMs()) ?? wall;
-  const bpp = bytesPerParam(opt, eight);
+  const bpp = bytesPerParam(opt, bits);
   const gbPerS = (bpp * size) / (ms / 1e3) / 1e9;
   const row = { optimizer: name, params: size, msPerStep: ms, wallMsPerStep: wall, bytesPerParam: bpp, gbPerS, ofCopy: gbPerS / copyGbPerS };
   log(`${name.padEnd(13)} ${String(size / M).padStart(4)}M  ${ms.toFixed(3).padStart(8)} ms (wall ${wall.toFixed(3)})  ${String(bpp).padStart(3)} B/param  ${gbPerS.toFixed(0).padStart(5)} GB/s  ${(row.ofCopy * 100).toFixed(0).padStart(3)}% of copy`);

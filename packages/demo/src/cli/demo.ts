@@ -24,6 +24,15 @@ function parseTasks(v: string): TaskId[] {
   return ids as TaskId[];
 }
 
+/** `--tfjs-baseline <tasks>` (all, or a list of tasks) or `--no-tfjs-baseline` (false). */
+function parseBaseline(v: unknown): boolean | TaskId[] {
+  if (v === false) return false;
+  if (v === 'all') return true;
+  const ids = String(v).split(',').map((s) => s.trim());
+  for (const id of ids) if (!TASK_IDS.includes(id as TaskId)) throw new Error(`--tfjs-baseline: unknown task '${id}' (expected ${TASK_IDS.join(', ')} or all)`);
+  return ids as TaskId[];
+}
+
 function parseFamilies(v: string): Family[] {
   if (v === 'all') return [...ALL_FAMILIES];
   const ids = v.split(',').map((s) => s.trim().toLowerCase().replace(/8bit$/, ''));
@@ -118,11 +127,35 @@ function budgetLines(): string {
   ].join('\n');
 }
 
+/** `--task capacity`: the largest model each optimizer trains in the tfjs wasm heap, found by allocating (src/demo/capacity). */
+async function capacity(opts: Record<string, unknown>, given: (name: string) => boolean): Promise<void> {
+  if (given('backend') && opts.backend !== 'cpu') throw new Error('--task capacity: the wall is the tfjs wasm heap; it runs on --backend cpu only');
+  if (given('tfBackend') && opts.tfBackend !== 'wasm') throw new Error('--task capacity: the wall is the tfjs wasm heap; --tf-backend must be wasm');
+  const mib = opts.budgetMib === undefined ? undefined : Number(opts.budgetMib);
+  if (mib !== undefined && !(Number.isFinite(mib) && mib > 0 && mib <= 4096)) throw new Error(`--budget-mib: expected a number of MiB in (0, 4096], got '${String(opts.budgetMib)}'`);
+  const wall = String(opts.wall);
+  if (!['tfjs', 'combined', 'both'].includes(wall)) throw new Error(`--wall: expected tfjs, combined or both, got '${wall}'`);
+  const bits = parseBits(String(opts.bits)) ?? [8, 4];
+  const { capacityCommand } = await import('../demo/capacity/command.js');
+  await capacityCommand({
+    optimizers: [...(opts.tfjsBaseline ? (['tf.train.adam'] as const) : []), ...(bits.includes(8) ? (['bitopt.adam8bit'] as const) : []), ...(bits.includes(4) ? (['bitopt.adam4bit'] as const) : [])],
+    walls: wall === 'both' ? ['tfjs', 'combined'] : [wall as 'tfjs' | 'combined'],
+    ...(mib !== undefined ? { budgetBytes: Math.round(mib * 1024 * 1024) } : {}),
+    steps: opts.steps !== undefined ? parseSteps(String(opts.steps)) : 20,
+    // One search at a time unless asked: each trial may take the heap's 4 GiB and bitopt's memory besides.
+    jobs: given('jobs') ? parseJobs(String(opts.jobs), 'wasm') : 1,
+    progress: Boolean(opts.progress),
+    command: `bitopt ${process.argv.slice(2).join(' ')}`,
+    log,
+    out: String(opts.out),
+  });
+}
+
 export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description('train real models (MNIST digits, a character-level transformer on the Brown Corpus) with 8-bit and 32-bit optimizers side by side; writes an HTML report')
-    .option('--task <tasks>', `tasks to run: ${TASK_IDS.join(', ')} or all`, 'all')
+    .option('--task <tasks>', `tasks to run: ${TASK_IDS.join(', ')} or all; or capacity (alone): the largest model each optimizer trains in tfjs wasm's 4 GiB heap, found by allocating`, 'all')
     .option('--optim <names>', `optimizer families (comma-separated): ${ALL_FAMILIES.join(', ')} or all`, 'adam')
     .option('--all', 'every optimizer: each 8-bit optimizer against its 32-bit twin (same as --optim all)')
     .option('--bits <list>', 'state precisions to train beside the 32-bit twin: 8, 4 (where the installed bitopt has the class), comma-separated, or all', 'all')
@@ -134,11 +167,15 @@ export function registerDemo(program: Command): void {
     .option('--tf-backend <name>', 'TensorFlow.js backend for the models with --backend cpu: wasm (faster) or cpu', 'wasm')
     .option('--via <path>', "how bitopt optimizers are driven: core (bitopt's Float32Array API) or tfjs (bitopt's tf.Optimizer adapter, the drop-in for tf.train.*); --backend webgpu: tfjs only", 'core')
     .option('--jobs <n>', 'training runs at once, each in its own process (auto: one per core with --backend cpu, where tfjs wasm uses one core per run; 1 with --backend webgpu)', 'auto')
-    .option('--no-tfjs-baseline', "skip TensorFlow.js's own float32 Adam")
+    .option('--tfjs-baseline <tasks>', `tasks on which to train TensorFlow.js's own float32 Adam beside bitopt's (Adam family): ${TASK_IDS.join(', ')} (comma-separated) or all`, 'mnist')
+    .option('--no-tfjs-baseline', "skip TensorFlow.js's own float32 Adam everywhere")
     .option('--no-progress', 'no progress bar')
+    .option('--budget-mib <n>', "--task capacity: an artificial budget (MiB) on tfjs's tensors instead of the wasm heap's real 4 GiB (for a quick run)")
+    .option('--wall <wall>', "--task capacity: tfjs (tfjs's heap; bitopt's state in its own memory), combined (tfjs's tensors and bitopt's memory share the budget) or both", 'both')
     .action(async (opts, cmd: Command) =>
       guard(async () => {
         const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
+        if (String(opts.task) === 'capacity') return capacity(opts, given);
         const tfBackend = checkBackend(opts.backend, opts.tfBackend, given('tfBackend'));
         const via = checkVia(String(opts.via), given('via'), tfBackend);
         const demo = await runDemo({
@@ -150,7 +187,7 @@ export function registerDemo(program: Command): void {
           out: opts.out,
           lmSize: parseLmSize(String(opts.lmSize)),
           tfBackend,
-          tfjsBaseline: opts.tfjsBaseline,
+          tfjsBaseline: parseBaseline(opts.tfjsBaseline),
           progress: opts.progress,
           command: `bitopt ${process.argv.slice(2).join(' ')}`,
           log,

@@ -60,5 +60,7 @@ export interface AblationResults {
 export interface ReportData {
   demo?: DemoResults;
   ablation?: AblationResults;
+  /** `bitopt demo --task capacity` (written to capacity-results.json). */
+  capacity?: import('./capacity/run-capacity.js').CapacityResults;
   budget: BudgetReport;
 }

@@ -28,6 +28,12 @@ export interface Task {
   dataSource: string;
   defaultSteps: number;
   evalEvery: number;
+  /**
+   * Rough cost of one training step in ms (the ms/step column on one core of a 2-core AMD EPYC,
+   * tfjs wasm): with several processes the demo starts the costliest runs first, so that the
+   * long LM runs do not end up last on one core while the other idles.
+   */
+  msPerStep: number;
   /** Learning rate per optimizer family for this task. */
   lr: Record<Family, number>;
   createModel(seed: number): Model;
@@ -56,6 +62,7 @@ export function mnistTask(options: { batchSize?: number; hidden?: number[] } = {
     dataSource: data.source,
     defaultSteps: 600,
     evalEvery: 50,
+    msPerStep: 25,
     lr: MNIST_LR,
     lossLabel: 'test cross-entropy (nats)',
     createModel: (seed) => createMlp(seed, options.hidden),
@@ -133,6 +140,8 @@ export function lmTask(options: { size?: LmSize; batchSize?: number; config?: Pa
     dataSource: text.source,
     defaultSteps: 400,
     evalEvery: 50,
+    // Measured on 'small'; 'base' costs more still, so the order (LM runs first) holds for both.
+    msPerStep: 250,
     lr: Object.fromEntries(Object.entries(LM_LR).map(([f, lr]) => [f, lr * size.lrScale])) as Record<Family, number>,
     lossLabel: 'validation cross-entropy (nats/char)',
     createModel: (seed) => createTransformer(seed, config),

@@ -5,6 +5,7 @@ import { FAMILIES, specLabel, type Family, type OptimizerSpec } from '../optimiz
 import type { AblationResults, DemoResults, ReportData } from '../results.js';
 import { checks, compareTwins, remainderText, stat, summarize, TARGETS, verdictText, type TwinComparison, type VariantSummary } from '../summary.js';
 import type { RunResult } from '../train.js';
+import { capacitySection } from './capacity.js';
 import { barChart, escapeHtml as esc, lineChart, smooth, type Bar, type MarkerShape, type Series } from './svg.js';
 
 /**
@@ -307,6 +308,7 @@ and TensorFlow.js's own float32 Adam, on real data. Same seed = same initial wei
 ${data.demo ? demoSection(data.demo) : '<p class="muted">No demo results yet: run <code>npx bitopt demo</code>.</p>'}
 ${data.ablation ? ablationSection(data.ablation) : '<p class="muted">No ablation results yet: run <code>npx bitopt ablation</code>.</p>'}
 ${budgetSection(data.budget)}
+${data.capacity ? capacitySection(data.capacity) : ''}
 <h2>How it was measured</h2>
 <ul>
 <li><b>Final loss</b>: loss on held-out data (MNIST test digits, Brown Corpus validation samples) after the last step; accuracy on the MNIST test digits.</li>
