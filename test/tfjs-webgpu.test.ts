@@ -215,3 +215,32 @@ test('webgpu backend: one engine for all variables, one submit per step (plus tf
     await tf.setBackend('cpu');
   }
 });
+
+test('webgpu backend: a step WebGPU rejects makes the next applyGradients throw (its gradients are not dropped silently); a retry steps', { skip }, async () => {
+  await tf.setBackend('webgpu');
+  const b = tf.backend() as unknown as { device: GPUDevice; submitQueue(): void };
+  const opt = bitopt.adam8bit(1e-2, { min8bitSize: 256 });
+  const v = tf.variable(tf.randomNormal([4096], 0, 1, 'float32', 3), true, `wg_fail_${Math.random()}`);
+  const g = tf.randomNormal([4096], 0, 1, 'float32', 4);
+  opt.applyGradients([{ name: v.name, tensor: g }]);
+  // The next step's submit also makes an invalid buffer (MAP_READ with STORAGE) inside the
+  // optimizer's error scope: WebGPU reports a validation error for that step, asynchronously.
+  const submit = b.submitQueue.bind(b);
+  b.submitQueue = () => {
+    b.device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+    submit();
+    b.submitQueue = submit;
+  };
+  opt.applyGradients([{ name: v.name, tensor: g }]);
+  await b.device.queue.onSubmittedWorkDone();
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 20)); // the error scope's result
+  const before = opt.iterations;
+  assert.throws(() => opt.applyGradients([{ name: v.name, tensor: g }]), /not applied/);
+  assert.equal(opt.iterations, before, 'the refused call counts no iteration');
+  opt.applyGradients([{ name: v.name, tensor: g }]); // reported once: the retry steps
+  assert.equal(opt.iterations, before + 1);
+  assert.ok((await opt.getWeights()).length > 0);
+  opt.dispose();
+  tf.dispose([v, g]);
+  await tf.setBackend('cpu');
+});

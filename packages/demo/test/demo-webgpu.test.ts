@@ -144,7 +144,7 @@ describe('bitopt demo --backend webgpu (CLI)', () => {
     assert.equal(demo.env.tfBackend, 'webgpu');
     assert.equal(demo.env.gpu, gpu);
     assert.ok(demo.env.machine.includes(gpu));
-    assert.deepEqual(demo.runs.map((r) => `${r.spec.kind} ${r.spec.id}`), ['adapter Adam', 'adapter Adam8bit']);
+    assert.deepEqual(demo.runs.map((r) => `${r.spec.kind} ${r.spec.id}`), ['adapter Adam', 'adapter Adam8bit', 'adapter Adam4bit'], 'the WebGPU engine runs 4-bit states too');
     for (const r of demo.runs) assert.ok(Number.isFinite(r.final.loss) && r.stateBytes > 0 && r.offTensorBytes > r.stateBytes);
     assert.ok(readFileSync(join(out, 'summary.md'), 'utf8').split('\n')[0].includes(gpu));
     assert.ok(readFileSync(join(out, 'index.html'), 'utf8').includes(gpu));

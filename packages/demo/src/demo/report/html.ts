@@ -297,12 +297,12 @@ export function renderReport(data: ReportData): string {
       })
     : [];
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>bitopt report: 8-bit vs 32-bit optimizers</title>
+<html lang="en"><head><meta charset="utf-8"><title>bitopt report: 8-bit and 4-bit vs 32-bit optimizers</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>${CSS}</style></head>
 <body>
-<h1>bitopt: 8-bit optimizers, trained side by side</h1>
+<h1>bitopt: 8-bit and 4-bit optimizers, trained side by side</h1>
 <p class="muted">${env ? `${esc(env.createdAt)} · <code>${esc(env.command)}</code> · ${esc(env.machine)} · Node ${esc(env.node)} · tfjs backend ${esc(env.tfBackend)}` : ''}</p>
-<p>Block-wise 8-bit optimizer states (Dettmers et al., <i>8-bit Optimizers via Block-wise Quantization</i>, ICLR 2022) against their 32-bit twins
+<p>Block-wise 8-bit (and 4-bit) optimizer states (Dettmers et al., <i>8-bit Optimizers via Block-wise Quantization</i>, ICLR 2022) against their 32-bit twins
 and TensorFlow.js's own float32 Adam, on real data. Same seed = same initial weights and same batches for every optimizer.</p>
 <div class="verdicts">${verdicts.join('')}</div>
 ${data.demo ? demoSection(data.demo) : '<p class="muted">No demo results yet: run <code>npx bitopt demo</code>.</p>'}
@@ -314,7 +314,7 @@ ${data.capacity ? capacitySection(data.capacity) : ''}
 <li><b>Final loss</b>: loss on held-out data (MNIST test digits, Brown Corpus validation samples) after the last step; accuracy on the MNIST test digits.</li>
 <li><b>Optimizer state</b>: bytes of state the optimizer holds (bitopt: <code>stateBytes()</code>: codes + absmax + float32 states; tfjs Adam: its two float32 accumulators).</li>
 <li><b>Peak tfjs tensors</b>: <code>tf.profile</code>'s peak bytes of live tensors during one training step (weights, gradients, activations; tfjs Adam's state is in here too).
-<b>Held outside tfjs</b>: bitopt keeps its optimizer state and a float32 copy of the weights in JavaScript typed arrays, not tfjs tensors.</li>
+<b>Held outside tfjs</b>: bitopt keeps its optimizer state in its own memory, not in tfjs tensors. Runs of the core API (<code>--via core</code>, the CPU default) also keep the float32 weights the core optimizer updates; the tfjs adapter (<code>--via tfjs</code>, the capacity task) keeps no copy of the weights.</li>
 <li><b>ms / step</b>: wall time of forward, backward and update, averaged over the run (excludes evaluation).</li>
 </ul>
 </body></html>
