@@ -1,6 +1,6 @@
 /**
  * The 4-bit update encoder's cell table (src/kernels/cpu/wasm-tables.ts `buildTable4`, used by
- * assembly/codecs/blockwise4.ts `codes4f`): its codes equal the reference codec's
+ * assembly/codecs/blockwise4.ts, through blockwise8.ts `quant4f`): its codes equal the reference codec's
  * (nearestCode + nudgeCode, src/codecs/blockwise4.ts) at and next to every threshold of both
  * 4-bit maps, on underflowed quotients and at ±1; and the kernel, run on new states chosen to
  * land there, writes the reference kernel's codes.
@@ -44,7 +44,7 @@ function referenceCode(map: Float32Array, r: number, negative: boolean, sign: 's
   return nudge === 'none' ? c : nudgeCode(map, c, negative ? -1 : 1, nudge);
 }
 
-/** What codes4f computes from the table, written out in JS: cell lookup, one integer compare, one step. */
+/** What quant4f computes from the 4-bit table, written out in JS: cell lookup, one integer compare, one step. */
 function tableCode(table: Uint8Array, r: number): number {
   const view = new DataView(table.buffer);
   const b = bitsOf(r);

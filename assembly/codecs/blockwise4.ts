@@ -11,6 +11,7 @@
  * A block starts at an even element (block sizes are powers of two >= 64), so its codes start
  * at a byte boundary and threads running other blocks never share a byte.
  */
+import { quant4f } from './blockwise8';
 import { T4_FLAT, T4_HAS_FLAT, T4_NEGATIVES, T4_PLANES, T4_SIGN, T4_THRESHOLDS, T4_ZERO } from '../generated/layout';
 
 /** Four f32 map values for the codes in byte lanes 0..3 of `c` (a swizzle per byte plane). */
@@ -95,26 +96,11 @@ export function dequantizeBlock4(codes: usize, n: i32, absmax: f32, tab: usize, 
   return code;
 }
 
-/**
- * codes4 through the cell table (T4_FLAT, when the table has one): the cell of r's high 16 bits
- * gives the nudged code at its low-magnitude end and the low bits of the last magnitude with
- * it; past that, one step (up for r > 0, down for r < 0), as the 8-bit encoder's quant4f. The
- * table bakes in the sign nudge from r's sign bit, which is x's even where r underflowed to ±0;
- * x = ±0 itself (no nudge) takes the code of 0.
- */
-@inline function codes4f(x: v128, amv: v128, flat: usize, zero: v128): v128 {
-  const r = f32x4.div(x, amv);
-  const idx = v128.and(i32x4.shr_u(r, 14), i32x4.splat(~3));
-  let e = v128.load32_zero(flat + <usize>i32x4.extract_lane(idx, 0));
-  e = v128.load32_lane(flat + <usize>i32x4.extract_lane(idx, 1), e, 1);
-  e = v128.load32_lane(flat + <usize>i32x4.extract_lane(idx, 2), e, 2);
-  e = v128.load32_lane(flat + <usize>i32x4.extract_lane(idx, 3), e, 3);
-  const low = i32x4.splat(0xffff);
-  const above = i32x4.gt_s(v128.and(r, low), v128.and(e, low));
-  const neg = i32x4.shr_s(r, 31);
-  const code = i32x4.add(i32x4.sub(i32x4.shr_u(e, 16), v128.xor(above, neg)), neg);
-  return v128.bitselect(zero, code, f32x4.eq(x, f32x4.splat(0)));
-}
+// codes4 through the cell table (T4_FLAT, when the table has one) is the 8-bit encoder's
+// quant4f over the 4-bit table: the cell of r's high 16 bits gives the nudged code at its
+// low-magnitude end and the low bits of the last magnitude with it; past that, one step (up for
+// r > 0, down for r < 0). The table bakes in the sign nudge from r's sign bit, which is x's even
+// where r underflowed to ±0; x = ±0 itself (no nudge) takes the code of 0.
 
 /** Two nibbles per byte: byte lanes (c[2i], c[2i+1]) of 16 codes become c[2i] | c[2i+1] << 4 in the low 8 bytes. */
 @inline function pack16(c: v128): v128 {
@@ -140,10 +126,10 @@ export function quantizeBlock4F(src: usize, n: i32, codes: usize, tab: usize, ab
     const zv = i32x4.splat(zero);
     for (; j + 16 <= n; j += 16) {
       const p = src + (<usize>j << 2);
-      const c0 = codes4f(v128.load(p), amv, flat, zv);
-      const c1 = codes4f(v128.load(p, 16), amv, flat, zv);
-      const c2 = codes4f(v128.load(p, 32), amv, flat, zv);
-      const c3 = codes4f(v128.load(p, 48), amv, flat, zv);
+      const c0 = quant4f(v128.load(p), amv, flat, zv);
+      const c1 = quant4f(v128.load(p, 16), amv, flat, zv);
+      const c2 = quant4f(v128.load(p, 32), amv, flat, zv);
+      const c3 = quant4f(v128.load(p, 48), amv, flat, zv);
       const bytes = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c0, c1), i16x8.narrow_i32x4_u(c2, c3));
       v128.store64_lane(codes + (<usize>j >> 1), pack16(bytes), 0);
     }
