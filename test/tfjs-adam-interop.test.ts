@@ -56,6 +56,22 @@ function train(opt: tf.Optimizer, p: Problem, v: tf.Variable[], steps: number): 
   return out;
 }
 
+/** `a` trained 10 steps by `opt`; `b` fresh variables holding the same weights, for the optimizer the state moves to. */
+function trainedTen(p: Problem, opt: tf.Optimizer): { a: tf.Variable[]; b: tf.Variable[] } {
+  const a = vars(p);
+  const b = vars(p);
+  train(opt, p, a, 10);
+  b.forEach((v, i) => v.assign(a[i]));
+  return { a, b };
+}
+
+/** Continues the original on `a` and the moved optimizer on `b` for 10 steps; the worst relative difference of their losses. */
+function continuedGap(p: Problem, original: tf.Optimizer, a: tf.Variable[], moved: tf.Optimizer, b: tf.Variable[]): { worst: number; la: number[]; lb: number[] } {
+  const la = train(original, p, a, 10);
+  const lb = train(moved, p, b, 10);
+  return { worst: Math.max(...la.map((l, i) => Math.abs(l - lb[i]) / l)), la, lb };
+}
+
 const values = async (w: NamedTensor[]) => Promise.all(w.map(async (x) => ({ name: x.name, dtype: x.tensor.dtype, shape: x.tensor.shape, data: Float32Array.from(await x.tensor.data()) })));
 
 describe('bitopt → tf.train.adam', () => {
@@ -89,17 +105,12 @@ describe('bitopt → tf.train.adam', () => {
   ] as const) {
     test(`${label} → toTfjsAdam → tf.train.adam continues like the original`, async () => {
       const p = problem();
-      const a = vars(p);
-      const b = vars(p);
       const orig = make(LR, B1, B2, EPS);
-      train(orig, p, a, 10);
-      b.forEach((v, i) => v.assign(a[i]));
+      const { a, b } = trainedTen(p, orig);
       const moved = await bitopt.toTfjsAdam(orig);
       assert.deepEqual(moved.getConfig(), { learningRate: LR, beta1: B1, beta2: B2, epsilon: EPS });
-      const la = train(orig, p, a, 10);
-      const lb = train(moved, p, b, 10);
       // float32: the same update up to rounding; 8/4-bit: the original keeps quantizing m and v each step, tf.train.adam does not.
-      const worst = Math.max(...la.map((l, i) => Math.abs(l - lb[i]) / l));
+      const { worst, la, lb } = continuedGap(p, orig, a, moved, b);
       assert.ok(worst <= bound, `${label}: continued losses ${lb} vs ${la}: worst relative ${worst} > ${bound}`);
       console.log(`# ${label} → tf.train.adam: 10 more steps, worst relative loss difference ${worst.toExponential(2)}; final ${la.at(-1)!.toPrecision(6)} vs ${lb.at(-1)!.toPrecision(6)}`);
       orig.dispose();
@@ -111,11 +122,8 @@ describe('bitopt → tf.train.adam', () => {
 describe('tf.train.adam → bitopt', () => {
   test('fromTfjsAdam(adam, bitopt.adam): exact state; continues like tf.train.adam to float32 rounding', async () => {
     const p = problem();
-    const a = vars(p);
-    const b = vars(p);
     const tfOpt = tf.train.adam(LR, B1, B2, EPS);
-    train(tfOpt, p, a, 10);
-    b.forEach((v, i) => v.assign(a[i]));
+    const { a, b } = trainedTen(p, tfOpt);
     const ours = await bitopt.fromTfjsAdam(tfOpt, bitopt.adam);
     assert.equal(ours.learningRate, LR);
     assert.equal(ours.iterations, 10);
@@ -123,9 +131,7 @@ describe('tf.train.adam → bitopt', () => {
     const back = await values(await bitopt.toTfjsAdamWeights(ours));
     const orig = await values(await tfOpt.getWeights());
     back.slice(1).forEach((w, i) => assert.deepEqual(w.data, orig[i + 1].data, w.name));
-    const la = train(tfOpt, p, a, 10);
-    const lb = train(ours, p, b, 10);
-    const worst = Math.max(...la.map((l, i) => Math.abs(l - lb[i]) / l));
+    const { worst } = continuedGap(p, tfOpt, a, ours, b);
     assert.ok(worst <= 5e-5, `continued: worst relative ${worst}`);
     console.log(`# tf.train.adam → bitopt.adam: 10 more steps, worst relative loss difference ${worst.toExponential(2)}`);
     tfOpt.dispose();
@@ -134,11 +140,8 @@ describe('tf.train.adam → bitopt', () => {
 
   test('fromTfjsAdam(adam, bitopt.adam8bit): m and v quantized within the 8-bit map\'s largest gap × block absmax; continues within 2%', async () => {
     const p = problem();
-    const a = vars(p);
-    const b = vars(p);
     const tfOpt = tf.train.adam(LR, B1, B2, EPS);
-    train(tfOpt, p, a, 10);
-    b.forEach((v, i) => v.assign(a[i]));
+    const { a, b } = trainedTen(p, tfOpt);
     const ours = await bitopt.fromTfjsAdam(tfOpt, bitopt.adam8bit);
     // The imported state as stored (8-bit codes + absmax), decoded back out before any step.
     const after = await values(await tfOpt.getWeights());
@@ -161,9 +164,7 @@ describe('tf.train.adam → bitopt', () => {
       assert.ok(worst <= 0.5 + 1e-4, `${moved[k].name}: worst |Δ| / (largest map gap ${gap.toFixed(4)} × block absmax) = ${worst}`);
       console.log(`# tf.train.adam → bitopt.adam8bit: ${moved[k].name.replace(/^.*\//, '')} of the 8192-element kernel: worst |Δ| = ${worst.toFixed(3)} × largest map gap (${gap.toFixed(4)}) × block absmax`);
     }
-    const la = train(tfOpt, p, a, 10);
-    const lb = train(ours, p, b, 10);
-    const worst = Math.max(...la.map((l, i) => Math.abs(l - lb[i]) / l));
+    const { worst } = continuedGap(p, tfOpt, a, ours, b);
     assert.ok(worst <= 2e-2, `continued: worst relative ${worst}`);
     console.log(`# tf.train.adam → bitopt.adam8bit: 10 more steps, worst relative loss difference ${worst.toExponential(2)}`);
     tfOpt.dispose();

@@ -110,6 +110,37 @@ function compare(program: string, runs: Record<Variant, Run>, band8: number): vo
   );
 }
 
+/**
+ * One layers program under every variant: trained uninterrupted for `epochs`, and again to
+ * `saveAt`, saved with its optimizer, reloaded and continued to `epochs`.
+ */
+async function runLayersProgram(
+  tag: string,
+  p: { build: () => tfl.LayersModel; fit: (m: tfl.LayersModel, from: number, to: number) => Promise<tfl.History>; epochs: number; saveAt: number; accuracy: string },
+): Promise<Record<Variant, Run>> {
+  const runs = {} as Record<Variant, Run>;
+  for (const [name, make] of VARIANTS) {
+    const whole = p.build();
+    whole.compile({ optimizer: make(1e-2), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    const h = await p.fit(whole, 0, p.epochs);
+    const part = p.build();
+    part.compile({ optimizer: make(1e-2), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    await p.fit(part, 0, p.saveAt);
+    const loaded = await saveAndLoad(part);
+    const h2 = await p.fit(loaded, p.saveAt, p.epochs);
+    runs[name] = {
+      loss: h.history.loss as number[],
+      weights: weightsOf(whole),
+      resumedLoss: h2.history.loss as number[],
+      resumedWeights: weightsOf(loaded),
+      stateBytes: whole.optimizer instanceof bitopt.BitoptOptimizer ? whole.optimizer.stateBytes() : undefined,
+    };
+    console.log(`#   ${tag} ${name}: loss ${runs[name].loss.map((l) => l.toFixed(5)).join(' ')}; final ${p.accuracy} ${(h.history.acc.at(-1) as number).toFixed(3)}`);
+    tf.dispose([whole, part, loaded].map((m) => m.getWeights()).flat());
+  }
+  return runs;
+}
+
 describe('(a) layers classifier: model.fit with a learning-rate schedule in onEpochBegin', () => {
   const N = 512;
   const EPOCHS = 8;
@@ -146,26 +177,7 @@ describe('(a) layers classifier: model.fit with a learning-rate schedule in onEp
 
   test('tf.train.adam vs bitopt.adam vs bitopt.adam8bit; save → reload → continue', async () => {
     const d = data();
-    const runs = {} as Record<Variant, Run>;
-    for (const [name, make] of VARIANTS) {
-      const whole = buildModel();
-      whole.compile({ optimizer: make(1e-2), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
-      const h = await fit(whole, d, 0, EPOCHS);
-      const part = buildModel();
-      part.compile({ optimizer: make(1e-2), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
-      await fit(part, d, 0, SAVE_AT);
-      const loaded = await saveAndLoad(part);
-      const h2 = await fit(loaded, d, SAVE_AT, EPOCHS);
-      runs[name] = {
-        loss: h.history.loss as number[],
-        weights: weightsOf(whole),
-        resumedLoss: h2.history.loss as number[],
-        resumedWeights: weightsOf(loaded),
-        stateBytes: whole.optimizer instanceof bitopt.BitoptOptimizer ? whole.optimizer.stateBytes() : undefined,
-      };
-      console.log(`#   (a) ${name}: loss ${runs[name].loss.map((l) => l.toFixed(5)).join(' ')}; final accuracy ${(h.history.acc.at(-1) as number).toFixed(3)}`);
-      tf.dispose([whole, part, loaded].map((m) => m.getWeights()).flat());
-    }
+    const runs = await runLayersProgram('(a)', { build: buildModel, fit: (m, from, to) => fit(m, d, from, to), epochs: EPOCHS, saveAt: SAVE_AT, accuracy: 'accuracy' });
     // The schedule must have acted: without it (constant 1e-2) the float32 trajectory differs.
     const constant = buildModel();
     constant.compile({ optimizer: bitopt.adam(1e-2), loss: 'categoricalCrossentropy' });
@@ -302,25 +314,7 @@ describe('(c) addition RNN (LSTM seq2seq, as tfjs-examples addition-rnn)', () =>
 
   test('tf.train.adam vs bitopt.adam vs bitopt.adam8bit; save → reload → continue', async () => {
     const d = data();
-    const runs = {} as Record<Variant, Run>;
-    for (const [name, make] of VARIANTS) {
-      const whole = buildModel();
-      whole.compile({ optimizer: make(1e-2), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
-      const h = await fit(whole, d, 0, EPOCHS);
-      const part = buildModel();
-      part.compile({ optimizer: make(1e-2), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
-      await fit(part, d, 0, SAVE_AT);
-      const loaded = await saveAndLoad(part);
-      const h2 = await fit(loaded, d, SAVE_AT, EPOCHS);
-      runs[name] = {
-        loss: h.history.loss as number[],
-        weights: weightsOf(whole),
-        resumedLoss: h2.history.loss as number[],
-        resumedWeights: weightsOf(loaded),
-        stateBytes: whole.optimizer instanceof bitopt.BitoptOptimizer ? whole.optimizer.stateBytes() : undefined,
-      };
-      console.log(`#   (c) ${name}: loss ${runs[name].loss.map((l) => l.toFixed(5)).join(' ')}; final char accuracy ${(h.history.acc.at(-1) as number).toFixed(3)}`);
-    }
+    const runs = await runLayersProgram('(c)', { build: buildModel, fit: (m, from, to) => fit(m, d, from, to), epochs: EPOCHS, saveAt: SAVE_AT, accuracy: 'char accuracy' });
     compare('(c) addition RNN', runs, BAND_8BIT);
     tf.dispose([d.x, d.y]);
   });
