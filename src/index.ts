@@ -16,7 +16,7 @@ export {
 export * from './optim/classes.js';
 export { Optimizer, type BaseOptions, type OptimizerIdentity, type ParamGroup, type Params } from './optim/optimizer.js';
 export { FRAMEWORK_DEFAULTS } from './optim/options.js';
-export type { Coefficients, Hyper, StateSign, UpdateRule } from './optim/rule.js';
+export type { Coefficients, Hyper, Parity4bit, StateSign, UpdateRule } from './optim/rule.js';
 export { RULES } from './optim/rules/index.js';
 export { Blockwise8State, Float32State, type StateFormat, type StateStore } from './optim/state.js';
 /** The encoding rule an optimizer state of a given sign uses ('sign' or 'positive' nudge), for custom quantized states. */

@@ -139,7 +139,7 @@ describe('ParamBook', () => {
     a.state![0].store(0, 4, new Float32Array([0.5, -0.25, 0, 1]));
     const dict = book.stateDict(book.slots.map(storedParts));
     // Each group's options in force: the constructor's (lr 0.1, weightDecay 0.5) under the group's own.
-    const inForce = (o: object) => ({ ...adam.defaults, optimBits: 8, min8bitSize: 4096, percentileClipping: 100, lr: 0.1, weightDecay: 0.5, ...o });
+    const inForce = (o: object) => ({ ...adam.defaults, optimBits: 8, min8bitSize: 4096, percentileClipping: 100, allow4bitWithoutParity: false, lr: 0.1, weightDecay: 0.5, ...o });
     assert.deepEqual(dict.groups, [{ options: inForce({ lr: 0.2 }), params: [0, 1] }, { options: inForce({}), params: [2] }]);
     assert.deepEqual(dict.overrides, [{ param: 2, options: { lr: 0.4 } }, { param: 0, options: { eps: 1e-7 } }]);
     assert.deepEqual(dict.tensors.map((t) => [t.length, t.step, t.states.map((s) => s.format)]), [
@@ -195,7 +195,7 @@ describe('ParamBook', () => {
     void a;
     const dict = book.stateDict(book.slots.map(storedParts));
     const one = paramStateDict(dict, 2);
-    const inForce = (o: object) => ({ ...adam.defaults, optimBits: 8, min8bitSize: 4096, percentileClipping: 100, lr: 0.1, weightDecay: 0.5, ...o });
+    const inForce = (o: object) => ({ ...adam.defaults, optimBits: 8, min8bitSize: 4096, percentileClipping: 100, allow4bitWithoutParity: false, lr: 0.1, weightDecay: 0.5, ...o });
     assert.deepEqual(one.groups, [{ options: inForce({}), params: [0] }]);
     assert.deepEqual(one.overrides, [{ param: 0, options: { optimBits: 32 } }]);
     assert.equal(one.tensors[0], dict.tensors[2]);

@@ -47,7 +47,8 @@ it("resolves 'bitopt/tfjs' with every class and the 4-bit and RAdam factories (b
   const factories: [string, unknown[], string][] = [
     ['adam4bit', [2e-3], 'Adam4bit'],
     ['adamW4bit', [2e-3], 'AdamW4bit'],
-    ['momentum4bit', [2e-3, 0.5], 'SGD4bit'],
+    // 4-bit SGD does not keep parity with float32 (docs/quality-4bit.md): an explicit opt-in.
+    ['momentum4bit', [2e-3, 0.5, { allow4bitWithoutParity: true }], 'SGD4bit'],
     ['radam', [2e-3], 'RAdam'],
     ['radam8bit', [2e-3], 'RAdam8bit'],
   ];

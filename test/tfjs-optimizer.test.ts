@@ -177,6 +177,8 @@ describe('training real tfjs models (cpu backend)', () => {
 
 describe('every class steps a tfjs variable exactly as the core optimizer steps a Float32Array', () => {
   const names = Object.keys(bitopt.TFJS_OPTIMIZERS) as (keyof typeof bitopt.TFJS_OPTIMIZERS)[];
+  // Every 4-bit class through the opt-in: four of them refuse 4 bits without it (docs/quality-4bit.md; test/parity-gate.test.ts).
+  const optIn = (name: string) => (name.endsWith('4bit') ? { allow4bitWithoutParity: true } : {});
   test('every core class, 5000 + 300 elements, 4 steps, applyGradients with a map and with an array', () => {
     // Every optimizer class of the core has its tf.Optimizer twin.
     const coreClasses = Object.entries(core).filter(([, v]) => typeof v === 'function' && v.prototype instanceof core.Optimizer).map(([k]) => k);
@@ -186,7 +188,7 @@ describe('every class steps a tfjs variable exactly as the core optimizer steps 
       const init = [rand(5000, 100 + c), rand(300, 200 + c)];
       const vars = init.map((v, i) => tf.variable(tf.tensor(v.slice(), [v.length]), true, `every_${name}_${i}`));
       const params = init.map((v) => v.slice());
-      const options = { lr: 1e-2, min8bitSize: 256 };
+      const options = { lr: 1e-2, min8bitSize: 256, ...optIn(name) };
       const tfOpt = new bitopt.TFJS_OPTIMIZERS[name](options);
       const coreOpt = new (core as unknown as Record<string, bitopt.CoreClass<core.BaseOptions>>)[name](params, options);
       coreOpt.setKernel(syncCpuKernel());
@@ -210,18 +212,19 @@ describe('every class steps a tfjs variable exactly as the core optimizer steps 
   test('classes are registered for serialization; getConfig → fromConfig round-trips', () => {
     const map = tf.serialization.SerializationMap.getMap().classNameMap;
     for (const name of names) {
-      const opt = new bitopt.TFJS_OPTIMIZERS[name]({ lr: 0.02, blockSize: 512 });
+      const opt = new bitopt.TFJS_OPTIMIZERS[name]({ lr: 0.02, blockSize: 512, ...optIn(name) });
       const [cls, fromConfig] = map[`bitopt.${name}`];
       const back = fromConfig(cls, opt.getConfig()) as bitopt.BitoptOptimizer;
       assert.equal(back.getClassName(), bitopt.savedClassName(`bitopt.${name}`));
       // tfjs's keys with the values in force (the class's defaults, bitsandbytes'), then bitopt's given options.
-      const d = (core as unknown as Record<string, new (p: Float32Array[]) => core.Optimizer>)[name];
-      const defaults = new d([new Float32Array(1)]).defaults as Record<string, number | number[]>;
+      const d = (core as unknown as Record<string, new (p: Float32Array[], o?: object) => core.Optimizer>)[name];
+      const defaults = new d([new Float32Array(1)], optIn(name)).defaults as Record<string, number | number[]>;
       const expected: Record<string, unknown> = { learningRate: 0.02 };
       if (Array.isArray(defaults.betas)) defaults.betas.forEach((b, i) => (expected[`beta${i + 1}`] = b));
       if (defaults.eps !== undefined) expected.epsilon = defaults.eps;
       if (defaults.momentum !== undefined) expected.momentum = defaults.momentum;
       expected.blockSize = 512;
+      Object.assign(expected, optIn(name));
       assert.deepEqual(back.getConfig(), expected, name);
       assert.deepEqual(Object.keys(back.getConfig()), Object.keys(expected), `${name}: tfjs's keys first`);
       assert.equal(back.learningRate, 0.02);

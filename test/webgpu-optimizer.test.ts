@@ -247,13 +247,13 @@ describe('webgpu fused kernels vs the CPU reference', { skip }, () => {
 const pairs4: [string, AnyClass, Record<string, unknown>?, number?][] = [
   ['Adam', bitopt.Adam4bit, { weightDecay: 0.01 }],
   ['AdamW', bitopt.AdamW4bit],
-  ['SGD', bitopt.SGD4bit, { momentum: 0.9, weightDecay: 1e-3 }],
+  ['SGD', bitopt.SGD4bit, { momentum: 0.9, weightDecay: 1e-3, allow4bitWithoutParity: true }],
   ['RMSprop', bitopt.RMSprop4bit, { weightDecay: 1e-3 }],
   ['Adagrad', bitopt.Adagrad4bit],
-  ['Lion', bitopt.Lion4bit, { weightDecay: 0.1 }],
+  ['Lion', bitopt.Lion4bit, { weightDecay: 0.1, allow4bitWithoutParity: true }],
   ['AdEMAMix', bitopt.AdEMAMix4bit],
-  ['LAMB', bitopt.LAMB4bit, { maxUnorm: 0.5, lr: 1e-2 }],
-  ['LARS', bitopt.LARS4bit, { lr: 1e-1 }],
+  ['LAMB', bitopt.LAMB4bit, { maxUnorm: 0.5, lr: 1e-2, allow4bitWithoutParity: true }],
+  ['LARS', bitopt.LARS4bit, { lr: 1e-1, allow4bitWithoutParity: true }],
   // b2 0.9: momentum steps 1-5, rectified from step 6.
   ['RAdam', bitopt.RAdam4bit, { betas: [0.9, 0.9], weightDecay: 1e-3 }, 8],
 ];
@@ -275,14 +275,14 @@ describe('webgpu 4-bit kernels vs the CPU reference', { skip }, () => {
   test('chunking (64 KiB bindings, 3 workgroups per chunk), no subgroups, percentile clipping', async () => {
     const engine = { maxBindingBytes: 65536, maxWorkgroups: 3 };
     await runCase({ name: 'AdEMAMix4bit', cls: bitopt.AdEMAMix4bit, length: 40001, engine, steps: 2 });
-    await runCase({ name: 'LAMB4bit', cls: bitopt.LAMB4bit, options: { maxUnorm: 0.5 }, length: 40001, engine, steps: 2 });
+    await runCase({ name: 'LAMB4bit', cls: bitopt.LAMB4bit, options: { maxUnorm: 0.5, allow4bitWithoutParity: true }, length: 40001, engine, steps: 2 });
     await runCase({ name: 'Adam4bit', cls: bitopt.Adam4bit, length: 9001, engine: { subgroups: false }, steps: 2, nonFinite: true, zeroHead: 256 });
     await runCase({ name: 'Adam4bit', cls: bitopt.Adam4bit, options: { percentileClipping: 5 }, length: 9001, steps: 4, gradScales: [1, 3, 0.5, 10], nonFinite: true });
   });
   test('state sized to the tensor: S·blocks·(blockSize/2 + 4) bytes; float32 under min8bitSize', async () => {
     for (const n of [1, 10, 255, 1000, 1025, 5001]) {
       await runCase({ name: 'Adam4bit', cls: bitopt.Adam4bit, options: { min8bitSize: 0 }, length: n, steps: 2, stateBytes: blockwise4Bytes(2, n, 128) });
-      await runCase({ name: 'Lion4bit', cls: bitopt.Lion4bit, options: { min8bitSize: 0, blockSize: 64 }, length: n, steps: 2, stateBytes: blockwise4Bytes(1, n, 64) });
+      await runCase({ name: 'Lion4bit', cls: bitopt.Lion4bit, options: { min8bitSize: 0, blockSize: 64, allow4bitWithoutParity: true }, length: n, steps: 2, stateBytes: blockwise4Bytes(1, n, 64) });
     }
     await runCase({ name: 'Adam4bit', cls: bitopt.Adam4bit, length: 1000, steps: 1, stateBytes: float32Bytes(2, 1000) });
   });

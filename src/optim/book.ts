@@ -117,6 +117,7 @@ export class ParamBook<P, S = StateStore[], C = NormHistory> {
     this.className = identity.className;
     this.classDefaults = { ...identity.defaults };
     this.defaults = Object.freeze({ ...defaultOptions(rule, identity.defaults), ...this.check(options) });
+    validateMerged(rule, this.defaults, this.className);
   }
 
   /** Validates options (names, ranges, the rule's checks); returns a frozen copy. */
@@ -176,6 +177,7 @@ export class ParamBook<P, S = StateStore[], C = NormHistory> {
     const group = init.group ?? 0;
     if (!this.groups[group]) throw new Error(`${this.className}: no parameter group ${group}`);
     const override = init.override === undefined ? null : this.check(init.override, `override of parameter ${this.list.length}`);
+    if (override) validateMerged(this.rule, { ...this.defaults, ...this.groups[group].options, ...override }, who(this.className, `override of parameter ${this.list.length}`));
     const restored = init.state === undefined ? null : parseTensorState(init.state, this.rule, length, `tensor ${this.list.length}`);
     const slot = this.add(param, length, group);
     if (override && Object.keys(override).length) this.overrides.set(slot, override);
@@ -373,6 +375,6 @@ export function paramStateDict(dict: StateDict, index: number): StateDict {
   };
 }
 
-function plain(h: Hyper): Record<string, number | number[]> {
-  return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Array.isArray(v) ? [...v] : (v as number)]));
+function plain(h: Hyper): Record<string, number | boolean | number[]> {
+  return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Array.isArray(v) ? [...v] : (v as number | boolean)]));
 }

@@ -32,6 +32,12 @@ export interface BaseOptions {
   min8bitSize?: number;
   /** Clips a gradient whose norm exceeds this percentile of the tensor's last 100 gradient norms: an integer in [1, 100]; 100 (default) is off. */
   percentileClipping?: number;
+  /**
+   * Accepts `optimBits: 4` for a rule whose 4-bit states were measured not to keep parity with
+   * float32 (SGD, Lion, LAMB, LARS: docs/quality-4bit.md); without it such an optimizer is refused
+   * at construction. Default false.
+   */
+  allow4bitWithoutParity?: boolean;
 }
 
 /** A parameter group: its parameters plus options that override the optimizer's for them. */

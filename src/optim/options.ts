@@ -13,6 +13,8 @@ export const FRAMEWORK_DEFAULTS = {
   min8bitSize: 4096,
   /** Clip a gradient whose norm exceeds this percentile of the tensor's last 100 norms; 100 = off. */
   percentileClipping: 100,
+  /** Opt-in to 4-bit states for a rule whose 4-bit states were measured not to keep parity (RuleSpec.parity4bit). */
+  allow4bitWithoutParity: false,
 } as const;
 
 /**
@@ -78,6 +80,9 @@ function validateOption(name: string, v: unknown, expected: unknown, who: string
     case 'min8bitSize':
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Error(`${who}: min8bitSize must be a non-negative integer, got ${String(v)}`);
       return;
+    case 'allow4bitWithoutParity':
+      if (typeof v !== 'boolean') throw new Error(`${who}: allow4bitWithoutParity must be true or false, got ${shown(v)}`);
+      return;
     case 'percentileClipping':
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 100) {
         throw new Error(`${who}: percentileClipping must be an integer in [1, 100] (100 = off), got ${String(v)}`);
@@ -108,7 +113,7 @@ export function checkOptions(options: unknown, defaults: Hyper, who: string, ign
     // A Map, an array or a class instance would have its entries silently ignored.
     throw new Error(`${who}: options must be a plain object, got ${options === null ? 'null' : typeof options === 'object' ? (proto?.constructor?.name ?? 'an object') : typeof options}`);
   }
-  const out: Record<string, number | readonly number[]> = {};
+  const out: Record<string, number | boolean | readonly number[]> = {};
   for (const [name, value] of Object.entries(options)) {
     if (ignore.includes(name)) continue;
     // Own names only: 'constructor', 'toString' or a JSON '__proto__' are not options.
@@ -117,30 +122,50 @@ export function checkOptions(options: unknown, defaults: Hyper, who: string, ign
     }
     if (value === undefined) continue;
     validateOption(name, value, defaults[name], who);
-    out[name] = Array.isArray(value) ? Object.freeze(Array.from({ length: value.length }, (_, i) => value[i] as number)) : (value as number);
+    out[name] = Array.isArray(value) ? Object.freeze(Array.from({ length: value.length }, (_, i) => value[i] as number)) : (value as number | boolean);
   }
   return out;
 }
 
 /**
  * Validates `options` of an optimizer of `rule` whose class adds `classDefaults` (e.g.
- * `{ optimBits: 8 }`): option names, ranges, and the rule's own checks of the merged values.
- * Returns a copy of the given options (not merged). Needs no parameters: the tfjs adapter checks
- * its options with it before any variable exists.
+ * `{ optimBits: 8 }`): option names, ranges, and the checks between values (merged over the
+ * defaults). Returns a copy of the given options (not merged). Needs no parameters: the tfjs
+ * adapter checks its options with it before any variable exists. The options may be partial
+ * (a `setOptions({ lr })`): what needs the options in force (the 4-bit parity gate) is left to
+ * `validateMerged`, which the callers run on them.
  */
 export function validateOptions(rule: UpdateRule, classDefaults: Hyper | undefined, options: unknown, who: string, ignore: readonly string[] = []): Hyper {
   const defaults = defaultOptions(rule, classDefaults);
   const h = checkOptions(options, defaults, who, ignore);
-  validateMerged(rule, { ...defaults, ...h }, who);
+  validateRelations(rule, { ...defaults, ...h }, who);
   return h;
 }
 
-/** Checks that hold between options (on the options in force for a parameter), then the rule's own. */
+/** Checks of the options in force for a parameter (defaults, group, override): the relations between values, then the 4-bit gate. */
 export function validateMerged(rule: UpdateRule, h: Hyper, who: string): void {
+  validateRelations(rule, h, who);
+  refuse4bitWithoutParity(rule, h, who);
+}
+
+/** Checks that hold between options, then the rule's own. */
+function validateRelations(rule: UpdateRule, h: Hyper, who: string): void {
   const lr = h.lr as number;
   const wd = h.weightDecay as number;
   if (lr * wd > SAFE_RANGES.maxLrTimesWeightDecay) {
     throw new Error(`${who}: lr·weightDecay must be at most ${SAFE_RANGES.maxLrTimesWeightDecay} (the decay factor 1 - lr·weightDecay stays in [0, 1]), got ${lr} · ${wd} = ${lr * wd}`);
   }
   rule.validate?.(h, who);
+}
+
+/**
+ * 4-bit states for a rule measured not to keep parity with float32 (RuleSpec.parity4bit) only
+ * with `allow4bitWithoutParity: true`: the user has read what they give up.
+ */
+function refuse4bitWithoutParity(rule: UpdateRule, h: Hyper, who: string): void {
+  if (h.optimBits !== 4 || h.allow4bitWithoutParity === true || rule.parity4bit?.kept !== false) return;
+  throw new Error(
+    `${who}: 4-bit states do not keep parity with float32 for ${rule.name} (${rule.parity4bit.evidence}; docs/quality-4bit.md): ` +
+      `pass allow4bitWithoutParity: true to use them anyway, or use optimBits 8`,
+  );
 }

@@ -9,8 +9,20 @@
 /** Which quantization map a state uses when it is stored in 8 bits. */
 export type StateSign = 'signed' | 'unsigned';
 
-/** Hyperparameters of one tensor, after defaults, group options and overrides are merged. */
-export type Hyper = Readonly<Record<string, number | readonly number[]>>;
+/** Hyperparameters of one tensor, after defaults, group options and overrides are merged (booleans: framework switches). */
+export type Hyper = Readonly<Record<string, number | boolean | readonly number[]>>;
+
+/**
+ * Whether a rule's 4-bit states keep parity with its float32 states on the demo's tasks
+ * (docs/quality-4bit.md): over 3 seeds, the mean final loss at most 1% above float32's and the
+ * accuracy at most 0.5 points below. Where not, `optimBits: 4` needs `allow4bitWithoutParity`.
+ */
+export interface Parity4bit {
+  /** True when the measurement met both bounds. */
+  readonly kept: boolean;
+  /** What was measured, short (quoted by the error that refuses 4-bit without the opt-in). */
+  readonly evidence: string;
+}
 
 /** Per-step scalars a rule derives once per tensor (bias corrections, trust ratio, ...). */
 export interface Coefficients {
@@ -40,6 +52,8 @@ export interface RuleSpec {
   coefficients(h: Hyper, t: number): Coefficients;
   /** The per-element maths in the rule language (scripts/codegen/program.ts). */
   readonly program: string;
+  /** The measured 4-bit verdict: every built-in rule states one (the codegen ignores it). */
+  readonly parity4bit: Parity4bit;
 }
 
 /** A registered update rule: the spec plus the generated reference functions (`RULES` holds the built-in ones). */
@@ -58,6 +72,8 @@ export interface UpdateRule {
   readonly usesTrustRatio?: boolean;
   /** Extra checks of merged hyperparameters beyond the generic ones (throws naming the problem). */
   validate?(h: Hyper, who: string): void;
+  /** The measured 4-bit verdict (built-in rules); a rule without one is not gated. */
+  readonly parity4bit?: Parity4bit;
   /** Scalars for step `t` (starting at 1). */
   coefficients(h: Hyper, t: number): Coefficients;
   /**

@@ -52,9 +52,9 @@ export interface StateDict {
   /** Update rule, e.g. 'adam'. */
   rule: string;
   /** Each group's options and the indices (into the flat parameter list) of its parameters. */
-  groups: { options: Record<string, number | number[]>; params: number[] }[];
+  groups: { options: Record<string, number | boolean | number[]>; params: number[] }[];
   /** Per-parameter overrides by parameter index. */
-  overrides: { param: number; options: Record<string, number | number[]> }[];
+  overrides: { param: number; options: Record<string, number | boolean | number[]> }[];
   /** One per parameter, in the flat order of the constructor's list. */
   tensors: TensorStateDict[];
 }

@@ -163,7 +163,7 @@ export async function setWeightsFromTfjsAdam(opt: BitoptOptimizer, weights: Name
       rule: rule.name,
       // No group options: the optimizer keeps its own (setWeights would restore these).
       groups: [{ options: {}, params: [0] }],
-      overrides: Object.keys(override).length ? [{ param: 0, options: override as Record<string, number | number[]> }] : [],
+      overrides: Object.keys(override).length ? [{ param: 0, options: override as Record<string, number | boolean | number[]> }] : [],
       tensors: [{ length: mw.tensor.size, step: iterations, states: entries, clipHistory: null }],
     };
     states.push({ name, shape, optimizer: (opt.constructor as unknown as { className: string }).className, dict });

@@ -200,7 +200,7 @@ export const sgd8bit = tfjsFactory(sig<[learningRate: Num]>(TF_TRAIN.sgd), SGD8b
 export const momentum = tfjsFactory(sig<[learningRate: Num, momentum: Num, useNesterov: Bool]>(TF_TRAIN.momentum), SGD);
 /** `tf.train.momentum(...)` with 8-bit state. */
 export const momentum8bit = tfjsFactory(sig<[learningRate: Num, momentum: Num, useNesterov: Bool]>(TF_TRAIN.momentum), SGD8bit);
-/** `tf.train.momentum(...)` with 4-bit state. */
+/** `tf.train.momentum(...)` with 4-bit state: 4-bit SGD does not keep parity (docs/quality-4bit.md), so it needs `{ allow4bitWithoutParity: true }` after the arguments. */
 export const momentum4bit = tfjsFactory(sig<[learningRate: Num, momentum: Num, useNesterov: Bool]>(TF_TRAIN.momentum), SGD4bit);
 /**
  * tf.train factories whose update bitopt's rules do not compute: each throws an Error saying

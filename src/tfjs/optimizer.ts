@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedTensor } from '@tensorflow/tfjs-core/dist/tensor_types.js';
 import { paramStateDict, parseStateDict, validateOptions } from '../optim/book.js';
-import { defaultOptions } from '../optim/options.js';
+import { defaultOptions, validateMerged } from '../optim/options.js';
 import { describeOptimizerClass, type BaseOptions, type OptimizerDescription } from '../optim/optimizer.js';
 import type { Hyper } from '../optim/rule.js';
 import { createEngine, type CoreClass, type JoinInit, type StepItem, type TfjsEngine } from './engine.js';
@@ -108,9 +108,12 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     return savedClassName(this.name);
   }
 
-  /** Validates options as the core class does (its messages). */
+  /** Validates options as the core class does (its messages); `options` are all those in force (the defaults fill in the rest). */
   private check(options: unknown): Hyper {
-    return validateOptions(this.identity.rule, this.identity.classDefaults, options, this.identity.className);
+    const { rule, classDefaults, className } = this.identity;
+    const h = validateOptions(rule, classDefaults, options, className);
+    validateMerged(rule, { ...defaultOptions(rule, classDefaults), ...h }, className);
+    return h;
   }
 
   /** tfjs's `learningRate`: assigning it (a schedule in `onEpochBegin`) takes effect at the next step; a bad value throws and changes nothing. */
@@ -141,7 +144,7 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
   overrideConfig(variable: tf.Variable | string, options: Partial<O>): void {
     const name = typeof variable === 'string' ? variable : variable.name;
     if (this.slots.has(name)) throw new Error(`${this.name}.overrideConfig: variable '${name}' already has optimizer state (set overrides before its first step)`);
-    this.check(options);
+    this.check({ ...this.options, ...this.overrides.get(name), ...options });
     this.overrides.set(name, { ...this.overrides.get(name), ...options });
   }
 

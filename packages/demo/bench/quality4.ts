@@ -50,7 +50,8 @@ function classFactory(name: string): OptimizerFactory {
   if (typeof Class !== 'function') throw new Error(`quality4: the installed bitopt has no class ${name}`);
   return (spec, model) => {
     const params = model.variables.map((v) => v.dataSync().slice() as Float32Array);
-    const opt = new Class(params, { lr: spec.lr });
+    // The quality table measures every rule at 4 bits, those behind the parity gate too.
+    const opt = new Class(params, { lr: spec.lr, ...(name.endsWith('4bit') ? { allow4bitWithoutParity: true } : {}) });
     model.variables.forEach((v, i) => {
       if (model.fullPrecision.has(v)) opt.overrideConfig(params[i], { optimBits: 32 });
     });

@@ -4,7 +4,7 @@ import { planRuns } from '../src/demo/run-demo.js';
 import type { Task } from '../src/demo/tasks.js';
 
 // Stand-ins with the fields planning reads (the real tasks load their data sets).
-const lr = { adam: 1e-3, adamw: 1e-3, sgd: 1e-2, rmsprop: 1e-3, adagrad: 1e-2, lion: 1e-4, lamb: 1e-3, lars: 0.1, ademamix: 1e-3 };
+const lr = { adam: 1e-3, adamw: 1e-3, sgd: 1e-2, rmsprop: 1e-3, adagrad: 1e-2, lion: 1e-4, lamb: 1e-3, lars: 0.1, ademamix: 1e-3, radam: 1e-3 };
 const mnist = { id: 'mnist', defaultSteps: 600, msPerStep: 25, lr } as unknown as Task;
 const lm = { id: 'lm', defaultSteps: 400, msPerStep: 250, lr } as unknown as Task;
 const ids = (plan: ReturnType<typeof planRuns>) => plan.map((p) => `${p.taskId}:${p.spec.id}`);

@@ -39,6 +39,7 @@ export const adam: RuleSpec = {
   states: { m: 'signed', v: 'unsigned' },
   defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 },
   coefficients: adamCoefficients,
+  parity4bit: { kept: true, evidence: "MNIST, 3 seeds: final loss 2.90% below float32's, accuracy +0.20 points (AdamW: 2.28% below, +0.28); language model 1.38% below" },
   program: `${ADAM_DIRECTION}
   p = (p - lr * dir) * decay`,
 };

@@ -11,6 +11,7 @@ export const lamb: RuleSpec = {
   defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, maxUnorm: 1 },
   usesTrustRatio: true,
   coefficients: adamCoefficients,
+  parity4bit: { kept: false, evidence: "MNIST, 3 seeds: final loss 2.66% above float32's, accuracy -0.02 points" },
   program: `${ADAM_DIRECTION}
   p = (p - lr * trust * dir) * decay`,
 };

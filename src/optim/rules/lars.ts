@@ -8,6 +8,7 @@ export const lars: RuleSpec = {
   defaults: { lr: 1e-3, momentum: 0.9, weightDecay: 0, maxUnorm: 0.02 },
   usesTrustRatio: true,
   coefficients: sgdCoefficients,
+  parity4bit: { kept: false, evidence: "MNIST, 3 seeds: final loss 1.37% above float32's, accuracy -0.17 points" },
   program: `${MOMENTUM}
   dir = m
   p = p - lr * trust * dir`,

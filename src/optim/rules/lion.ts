@@ -10,6 +10,7 @@ export const lion: RuleSpec = {
     const b2 = at(h, 'betas', 1);
     return { lr: num(h, 'lr'), trust: 1, b1, omb1: 1 - b1, b2, omb2: 1 - b2, decay: 1 - num(h, 'lr') * num(h, 'weightDecay') };
   },
+  parity4bit: { kept: false, evidence: "MNIST, 3 seeds: final loss 17.6% above float32's, accuracy -1.88 points" },
   program: `
   u = sign(b1 * m + omb1 * g)
   m = b2 * m + omb2 * g

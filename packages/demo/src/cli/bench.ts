@@ -30,6 +30,7 @@ const CLASSES: Record<string, [string, string]> = {
   ademamix: ['AdEMAMix8bit', 'AdEMAMix'],
   lamb: ['LAMB8bit', 'LAMB'],
   lars: ['LARS8bit', 'LARS'],
+  radam: ['RAdam8bit', 'RAdam'],
 };
 
 export interface CpuBenchOptions {

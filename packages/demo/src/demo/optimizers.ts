@@ -32,6 +32,7 @@ export const FAMILIES = {
   lamb: { label: 'LAMB', classes: { 32: 'LAMB', 8: 'LAMB8bit' } },
   lars: { label: 'LARS', classes: { 32: 'LARS', 8: 'LARS8bit' } },
   ademamix: { label: 'AdEMAMix', classes: { 32: 'AdEMAMix', 8: 'AdEMAMix8bit' } },
+  radam: { label: 'RAdam', classes: { 32: 'RAdam', 8: 'RAdam8bit' } },
 } as const satisfies Record<string, { label: string; classes: Partial<Record<Bits, string>> }>;
 export type Family = keyof typeof FAMILIES;
 export const ALL_FAMILIES = Object.keys(FAMILIES) as Family[];

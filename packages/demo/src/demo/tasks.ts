@@ -46,10 +46,10 @@ export interface Task {
 }
 
 const MNIST_LR: Record<Family, number> = {
-  adam: 1e-3, adamw: 1e-3, sgd: 0.02, rmsprop: 3e-4, adagrad: 1e-2, lion: 1e-4, lamb: 2e-3, lars: 0.2, ademamix: 1e-3,
+  adam: 1e-3, adamw: 1e-3, sgd: 0.02, rmsprop: 3e-4, adagrad: 1e-2, lion: 1e-4, lamb: 2e-3, lars: 0.2, ademamix: 1e-3, radam: 1e-3,
 };
 const LM_LR: Record<Family, number> = {
-  adam: 3e-3, adamw: 3e-3, sgd: 0.1, rmsprop: 1e-3, adagrad: 2e-2, lion: 3e-4, lamb: 5e-3, lars: 1, ademamix: 2e-3,
+  adam: 3e-3, adamw: 3e-3, sgd: 0.1, rmsprop: 1e-3, adagrad: 2e-2, lion: 3e-4, lamb: 5e-3, lars: 1, ademamix: 2e-3, radam: 3e-3,
 };
 
 export function mnistTask(options: { batchSize?: number; hidden?: number[] } = {}): Task {
