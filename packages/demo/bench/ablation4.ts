@@ -15,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { RULES } from 'bitopt';
 import { initTf, type TfBackend } from '../src/demo/backend.js';
-import { arrayOptimizer, createOptimizerFactory, type OptimizerFactory } from '../src/demo/optimizers.js';
+import { createOptimizerFactory, floatCopyOptimizer, weightCopies, type OptimizerFactory } from '../src/demo/optimizers.js';
 import { dequantize4, quantize4, signedMap4Candidates, unsignedMap4Candidates, type Layout4, type Map4Candidate } from '../src/demo/quant-variants.js';
 import { stat } from '../src/demo/summary.js';
 import { createTask, type TaskId } from '../src/demo/tasks.js';
@@ -191,18 +191,10 @@ async function main(): Promise<void> {
 
 function variantFactory(v: Variant4): OptimizerFactory {
   return (spec, model) => {
-    const params = model.variables.map((x) => x.dataSync().slice() as Float32Array);
+    const params = weightCopies(model);
     const full = new Set(params.filter((_, i) => model.fullPrecision.has(model.variables[i])));
     const opt = new VariantAdam4(params, model.variables.map((x) => x.shape), v, { lr: spec.lr, fullPrecision: full });
-    return {
-      step: arrayOptimizer(model, params, (g) => opt.step(g)),
-      setLearningRate: (lr) => {
-        opt.lr = lr;
-      },
-      stateBytes: () => opt.stateBytes(),
-      offTensorBytes: () => opt.stateBytes(),
-      dispose: () => {},
-    };
+    return floatCopyOptimizer(model, params, { step: (g) => opt.step(g), setLearningRate: (lr) => (opt.lr = lr), stateBytes: () => opt.stateBytes() });
   };
 }
 

@@ -10,7 +10,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import * as bitopt from 'bitopt';
 import { initTf, type TfBackend } from '../src/demo/backend.js';
-import { arrayOptimizer, FAMILIES, type Family, type OptimizerFactory } from '../src/demo/optimizers.js';
+import { coreClassOptimizer, FAMILIES, type Family, type OptimizerFactory } from '../src/demo/optimizers.js';
 import { stat } from '../src/demo/summary.js';
 import { createTask, type TaskId } from '../src/demo/tasks.js';
 import { trainRun } from '../src/demo/train.js';
@@ -42,27 +42,9 @@ export function classFor(family: Family, bits: number): string {
   return bits === 32 ? base : `${base}${bits}bit`;
 }
 
-type CoreClass = new (params: Float32Array[], options?: Record<string, unknown>) => bitopt.Optimizer;
-
-/** As the demo's 'core' optimizers: bitopt's class on a float32 weight copy, StableEmbedding kept at 32 bits. */
+/** As the demo's 'core' optimizers; the table measures every rule at 4 bits, those behind the parity gate too. */
 function classFactory(name: string): OptimizerFactory {
-  const Class = (bitopt as unknown as Record<string, CoreClass>)[name];
-  if (typeof Class !== 'function') throw new Error(`quality4: the installed bitopt has no class ${name}`);
-  return (spec, model) => {
-    const params = model.variables.map((v) => v.dataSync().slice() as Float32Array);
-    // The quality table measures every rule at 4 bits, those behind the parity gate too.
-    const opt = new Class(params, { lr: spec.lr, ...(name.endsWith('4bit') ? { allow4bitWithoutParity: true } : {}) });
-    model.variables.forEach((v, i) => {
-      if (model.fullPrecision.has(v)) opt.overrideConfig(params[i], { optimBits: 32 });
-    });
-    return {
-      step: arrayOptimizer(model, params, (g) => opt.step(g)),
-      setLearningRate: (lr) => opt.setOptions({ lr }),
-      stateBytes: () => opt.stateBytes(),
-      offTensorBytes: () => opt.stateBytes(),
-      dispose: () => {},
-    };
-  };
+  return (spec, model) => coreClassOptimizer(name, spec, model, name.endsWith('4bit') ? { allow4bitWithoutParity: true } : {});
 }
 
 /** Copy bandwidth (read + write) of a 256 MiB Float32Array.set, median of 7. */

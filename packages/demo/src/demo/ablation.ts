@@ -8,7 +8,7 @@
  */
 import { describeEnvironment } from './environment.js';
 import { bytes, textTable } from './format.js';
-import { arrayOptimizer, createOptimizerFactory, type OptimizerFactory, type TrainOptimizer } from './optimizers.js';
+import { createOptimizerFactory, floatCopyOptimizer, weightCopies, type OptimizerFactory, type TrainOptimizer } from './optimizers.js';
 import { createProgress } from './progress.js';
 import { QUANT_VARIANTS, quantizationError, variantMap, type QuantVariant } from './quant-variants.js';
 import type { AblationResults, QuantErrorRow } from './results.js';
@@ -127,18 +127,10 @@ export async function captureQuantError(
 /** An optimizer factory for 8-bit Adam with the variant's map and block layout. */
 export function variantAdamFactory(quant: QuantVariant): OptimizerFactory {
   return (spec, model): TrainOptimizer => {
-    const params = model.variables.map((v) => v.dataSync().slice() as Float32Array);
+    const params = weightCopies(model);
     const full = new Set(params.filter((_, i) => model.fullPrecision.has(model.variables[i])));
     const opt = new VariantAdam(params, quant, { lr: spec.lr, fullPrecision: full });
-    return {
-      step: arrayOptimizer(model, params, (g) => opt.step(g)),
-      setLearningRate: (lr) => {
-        opt.lr = lr;
-      },
-      stateBytes: () => opt.stateBytes(),
-      offTensorBytes: () => opt.stateBytes(),
-      dispose: () => {},
-    };
+    return floatCopyOptimizer(model, params, { step: (g) => opt.step(g), setLearningRate: (lr) => (opt.lr = lr), stateBytes: () => opt.stateBytes() });
   };
 }
 

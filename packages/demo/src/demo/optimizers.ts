@@ -152,25 +152,49 @@ export function tensorStatesOf(dict: bitopt.StateDict): TensorState[] {
   });
 }
 
-function coreOptimizer(spec: OptimizerSpec, model: Model): TrainOptimizer {
-  const name = specClassName(spec);
+/** What `floatCopyOptimizer` drives: an optimizer that updates float32 copies of the weights in place. */
+export interface InPlaceOptimizer {
+  step(grads: Float32Array[]): Promise<void> | void;
+  setLearningRate(lr: number): void;
+  stateBytes(): number;
+}
+
+/**
+ * A TrainOptimizer over an optimizer of float32 weight copies (`params`, one per model variable,
+ * in order): bitopt's core classes and the ablation's variants alike.
+ */
+export function floatCopyOptimizer(model: Model, params: Float32Array[], opt: InPlaceOptimizer, extra: Partial<TrainOptimizer> = {}): TrainOptimizer {
+  return {
+    step: arrayOptimizer(model, params, (g) => opt.step(g)),
+    setLearningRate: (lr) => opt.setLearningRate(lr),
+    stateBytes: () => opt.stateBytes(),
+    offTensorBytes: () => opt.stateBytes() + params.reduce((a, p) => a + p.byteLength, 0),
+    dispose: () => {},
+    ...extra,
+  };
+}
+
+/** The model's weights as float32 copies, the arrays a core or variant optimizer updates. */
+export function weightCopies(model: Model): Float32Array[] {
+  return model.variables.map((v) => v.dataSync().slice() as Float32Array);
+}
+
+/**
+ * bitopt's core class `name` on float32 copies of the weights, the model's full-precision
+ * tensors (StableEmbedding) kept at 32 bits; `options` go to the constructor after lr.
+ */
+export function coreClassOptimizer(name: string, spec: OptimizerSpec, model: Model, options: Record<string, unknown> = {}): TrainOptimizer {
   const Class = (bitopt as unknown as Record<string, CoreClass>)[name];
   if (typeof Class !== 'function') throw new Error(`the installed bitopt has no optimizer class ${name}`);
-  // bitopt updates Float32Arrays in place: keep a float32 copy of every weight.
-  const params = model.variables.map((v) => v.dataSync().slice() as Float32Array);
-  const opt = new Class(params, { lr: spec.lr });
+  const params = weightCopies(model);
+  const opt = new Class(params, { lr: spec.lr, ...options });
   model.variables.forEach((v, i) => {
     if (model.fullPrecision.has(v)) opt.overrideConfig(params[i], { optimBits: 32 });
   });
-  return {
-    step: arrayOptimizer(model, params, (g) => opt.step(g)),
-    setLearningRate: (lr) => opt.setOptions({ lr }),
+  return floatCopyOptimizer(model, params, { step: (g) => opt.step(g), setLearningRate: (lr) => opt.setOptions({ lr }), stateBytes: () => opt.stateBytes() }, {
     core: opt,
-    stateBytes: () => opt.stateBytes(),
-    offTensorBytes: () => opt.stateBytes() + params.reduce((a, p) => a + p.byteLength, 0),
     tensorStates: async () => tensorStatesOf(opt.stateDict()),
-    dispose: () => {},
-  };
+  });
 }
 
 /** The factory the demo uses: tfjs Adam, bitopt core classes, or the tfjs adapter if given. */
@@ -181,7 +205,7 @@ export function createOptimizerFactory(adapter?: OptimizerFactory): OptimizerFac
       if (!adapter) throw new Error('the bitopt TensorFlow.js adapter is not available in this build');
       return adapter(spec, model);
     }
-    return coreOptimizer(spec, model);
+    return coreClassOptimizer(specClassName(spec), spec, model);
   };
 }
 
