@@ -3,7 +3,9 @@
  * reported once and taken back (its counts, the states it created), the optimizer stays usable
  * and equals a run that never saw the failed step bit for bit; errors of other code on the
  * device are not ours; look-alike tensors and reassigned `buffer`/`length` are refused before
- * anything changes; unawaited steps and a state read during pending steps are consistent.
+ * anything changes; unawaited steps and a state read during pending steps are consistent; a
+ * `loadStateDict` whose buffers the GPU rejects is undone whole; hostile `loadStateDict` and
+ * `setOptions` calls change nothing (property); `releaseState` frees exactly one parameter's buffers.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -188,6 +190,102 @@ describe('reliability: WebGPU failed steps, foreign errors, look-alikes, concurr
     par.opt.destroy();
   });
 
+  test('a loadStateDict whose buffers WebGPU rejects is undone whole: reported once, state bit for bit as before, training continues', async () => {
+    const opts = { lr: 1e-2, min8bitSize: 0, percentileClipping: 90 }; // 8-bit codes, absmax and a clipping buffer
+    const ref = make(bitopt.Adam8bit, opts);
+    const run = make(bitopt.Adam8bit, opts);
+    const other = make(bitopt.Adam8bit, { ...opts, lr: 3e-2 });
+    for (const k of [0, 1]) {
+      await stepWith(ref, k);
+      await stepWith(run, k);
+      await stepWith(other, 5 - k);
+    }
+    await stepWith(other, 2);
+    const foreign = await other.opt.stateDictAsync();
+    const before = await snapshot(run);
+    const create = device.createBuffer.bind(device);
+    const failAt = (k: number, how: 'gpu' | 'throw') => {
+      let calls = 0;
+      device.createBuffer = (d: GPUBufferDescriptor) => {
+        if (calls++ !== k) return create(d);
+        if (how === 'throw') throw new Error('createBuffer refused (test)');
+        return create({ ...d, size: device.limits.maxBufferSize + 4 }); // an invalid buffer and a validation error in the scope
+      };
+    };
+    try {
+      // A JS exception while creating: thrown at once, nothing changed.
+      failAt(1, 'throw');
+      assert.throws(() => run.opt.loadStateDict(foreign), /createBuffer refused/);
+      device.createBuffer = create;
+      assert.deepEqual(await snapshot(run), before, 'state bit for bit as before a load that threw');
+      // An error only the GPU reports: the load is taken back when it arrives.
+      for (const k of [0, 1, 2]) {
+        failAt(k, 'gpu');
+        run.opt.loadStateDict(foreign);
+        device.createBuffer = create;
+        writeGpuTensor(device, run.grad, GRADS[2]);
+        await run.opt.step([run.grad]); // enqueued before the error is known: must run nothing
+        await assert.rejects(run.opt.sync(), /Adam8bit\.loadStateDict: WebGPU validation error.*that loadStateDict was not applied/s, `buffer ${k}`);
+        await run.opt.sync(); // reported once
+        assert.deepEqual(await snapshot(run), before, `state bit for bit as before the failed load (buffer ${k} failed)`);
+      }
+    } finally {
+      device.createBuffer = create;
+    }
+    for (const k of [2, 3]) {
+      await stepWith(ref, k);
+      await stepWith(run, k);
+    }
+    assert.deepEqual(await snapshot(run), await snapshot(ref), 'training continues as if the failed loads never happened');
+    run.opt.loadStateDict(foreign); // a load that succeeds still works
+    assert.deepEqual(await run.opt.stateDictAsync(), foreign);
+    for (const o of [ref, run, other]) o.opt.destroy();
+  });
+
+  test("releaseState destroys exactly that parameter's GPU buffers; the others are as if it never existed", async () => {
+    const opts = { lr: 1e-2, min8bitSize: 0 };
+    const [p0, p1, g0, g1] = [createGpuTensor(device, P0), createGpuTensor(device, P0), createGpuTensor(device, N), createGpuTensor(device, N)];
+    const solo = make(bitopt.Adam8bit, opts);
+    const create = device.createBuffer.bind(device);
+    const made: { buffer: GPUBuffer; destroyed: boolean }[] = [];
+    device.createBuffer = (d: GPUBufferDescriptor) => {
+      const buffer = create(d);
+      const rec = { buffer, destroyed: false };
+      const destroy = buffer.destroy.bind(buffer);
+      buffer.destroy = () => ((rec.destroyed = true), destroy());
+      made.push(rec);
+      return buffer;
+    };
+    let opt;
+    try {
+      opt = createWebgpuOptimizer(device, bitopt.Adam8bit, [p0, p1], opts);
+      writeGpuTensor(device, g0, GRADS[0]);
+      writeGpuTensor(device, g1, GRADS[1]);
+      await opt.step([g0, g1]);
+    } finally {
+      device.createBuffer = create;
+    }
+    await stepWith(solo, 1);
+    const bytes8 = 2 * Math.ceil(N / 256) * (256 + 4); // S·ceil(n/blockSize)·(blockSize + 4)
+    assert.equal(opt.stateBytes(0), bytes8);
+    opt.releaseState(0);
+    const destroyed = made.filter((m) => m.destroyed);
+    assert.equal(destroyed.length, 2, 'codes and absmax buffers of parameter 0, nothing else');
+    assert.equal(destroyed.reduce((a, m) => a + m.buffer.size, 0), bytes8);
+    assert.deepEqual([opt.stateBytes(0), opt.stepCount(0), opt.stepCount(1)], [0, 0, 1]);
+    for (const k of [2, 3]) {
+      writeGpuTensor(device, g1, GRADS[k]);
+      await opt.step([null, g1]);
+      await stepWith(solo, k);
+    }
+    const dict = await opt.stateDictAsync();
+    const ref = await snapshot(solo);
+    assert.deepEqual(await readGpuTensor(device, p1), ref.param, 'the other parameter is bit-identical to a run without the released one');
+    assert.deepEqual(dict.tensors[1], ref.dict.tensors[0], 'and so is its state');
+    opt.destroy();
+    solo.opt.destroy();
+  });
+
   test('property: hostile step arguments reject and change nothing; valid ones equal a clean run', { timeout: 120_000 }, async () => {
     const hostile: [string, () => unknown][] = [
       ['null list', () => null],
@@ -228,5 +326,121 @@ describe('reliability: WebGPU failed steps, foreign errors, look-alikes, concurr
     console.log(`# webgpu step property: ${stepped} steps = clean run, ${refused} hostile calls refused unchanged`);
     ref.opt.destroy();
     run.opt.destroy();
+  });
+
+  test('property: hostile loadStateDict / setOptions calls change nothing; accepted ones round-trip; the run equals a clean one', { timeout: 120_000 }, async () => {
+    const opts = { lr: 1e-2, min8bitSize: 0 };
+    const clone = (d: bitopt.StateDict) => structuredClone(d);
+    const t0 = (d: bitopt.StateDict) => d.tensors[0] as unknown as { length: number; step: number; states: Record<string, unknown>[] };
+    const other = make(bitopt.Lion8bit, opts);
+    await stepWith(other, 0);
+    const lionDict = await other.opt.stateDictAsync();
+    other.opt.destroy();
+    type Dicts = { cur: bitopt.StateDict; old: bitopt.StateDict };
+    // [name, the dict to load, accepted?]; the GPU-failing load is a valid dict whose buffer creation fails.
+    const loads: [string, (d: Dicts) => unknown, boolean][] = [
+      ['its own dict', (d) => d.cur, true],
+      ['an earlier dict', (d) => d.old, true],
+      ['Lion8bit dict', () => lionDict, false],
+      ['null', () => null, false],
+      ['absmax NaN', (d) => { const c = clone(d.cur); (t0(c).states[0].absmax as Float32Array)[0] = NaN; return c; }, false],
+      ['codes short', (d) => { const c = clone(d.cur); t0(c).states[0].codes = (t0(c).states[0].codes as Uint8Array).slice(1); return c; }, false],
+      ['another map', (d) => { const c = clone(d.cur); (t0(c).states[0].map as Float32Array)[5] *= 0.99; return c; }, false],
+      ['length wrong', (d) => { const c = clone(d.cur); t0(c).length = N + 1; return c; }, false],
+      ['step -1', (d) => { const c = clone(d.cur); t0(c).step = -1; return c; }, false],
+      ['lr NaN', (d) => { const c = clone(d.cur); (c.groups[0].options as Record<string, unknown>).lr = NaN; return c; }, false],
+      ['format wrong', (d) => ({ ...clone(d.cur), format: 'nope' }), false],
+    ];
+    const options: [string, unknown, unknown, boolean][] = [
+      ['lr 2e-2', { lr: 2e-2 }, undefined, true],
+      ['lr 1e-2 group 0', { lr: 1e-2 }, 0, true],
+      ['lr NaN', { lr: NaN }, undefined, false],
+      ['eps 0', { eps: 0 }, undefined, false],
+      ['optimBits 32 once state exists', { optimBits: 32 }, undefined, false],
+      ['unknown name', { lrr: 1 }, undefined, false],
+      ["group '0'", { lr: 2e-2 }, '0', false],
+      ['group 3', { lr: 2e-2 }, 3, false],
+      ['a Map', new Map([['lr', 1]]), undefined, false],
+    ];
+    const counts = { steps: 0, loads: 0, options: 0, refused: 0, gpuFailed: 0 };
+    const create = device.createBuffer.bind(device);
+    // Each action: -1 a step, -2 a load that fails on the GPU, [0, L) a load, [L, L + O) a setOptions.
+    const action = fc.integer({ min: -2, max: loads.length + options.length - 1 });
+    await fc.assert(
+      fc.asyncProperty(fc.array(action, { minLength: 1, maxLength: 6 }), async (plan) => {
+        const ref = make(bitopt.Adam8bit, opts);
+        const run = make(bitopt.Adam8bit, opts);
+        let k = 0;
+        const both = async (f: (o: ReturnType<typeof make>) => unknown) => {
+          await f(ref);
+          await f(run);
+        };
+        try {
+          await both((o) => stepWith(o, 0));
+          const dicts: Dicts = { cur: await run.opt.stateDictAsync(), old: await run.opt.stateDictAsync() };
+          for (const a of plan) {
+            dicts.cur = await run.opt.stateDictAsync();
+            const before = await snapshot(run);
+            if (a === -1) {
+              k = (k + 1) % GRADS.length;
+              await both((o) => stepWith(o, k));
+              if (k % 2 === 0) dicts.old = await run.opt.stateDictAsync();
+              counts.steps++;
+            } else if (a === -2) {
+              let calls = 0;
+              device.createBuffer = (d: GPUBufferDescriptor) => (calls++ === 1 ? create({ ...d, size: device.limits.maxBufferSize + 4 }) : create(d));
+              try {
+                run.opt.loadStateDict(dicts.old);
+              } finally {
+                device.createBuffer = create;
+              }
+              await assert.rejects(run.opt.sync(), /that loadStateDict was not applied/);
+              assert.deepEqual(await snapshot(run), before, 'a load the GPU rejected changed nothing');
+              counts.gpuFailed++;
+            } else if (a < loads.length) {
+              const [what, dict, ok] = loads[a];
+              const arg = dict(dicts) as bitopt.StateDict;
+              try {
+                run.opt.loadStateDict(arg);
+              } catch (e) {
+                assert.ok(!ok && e instanceof Error && !(e instanceof TypeError), `${what}: ${String(e)}`);
+                assert.deepEqual(await snapshot(run), before, `${what}: refused and unchanged`);
+                counts.refused++;
+                continue;
+              }
+              assert.ok(ok, `accepted: ${what}`);
+              ref.opt.loadStateDict(arg);
+              assert.deepEqual(await run.opt.stateDictAsync(), arg, `${what}: stateDictAsync after loadStateDict returns the dict`);
+              counts.loads++;
+            } else {
+              const [what, o, index, ok] = options[a - loads.length];
+              try {
+                run.opt.setOptions(o as object, index as number);
+              } catch (e) {
+                assert.ok(!ok && e instanceof Error && !(e instanceof TypeError), `${what}: ${String(e)}`);
+                assert.deepEqual(await snapshot(run), before, `${what}: refused and unchanged`);
+                counts.refused++;
+                continue;
+              }
+              assert.ok(ok, `accepted: ${what}`);
+              ref.opt.setOptions(o as object, index as number);
+              assert.equal(run.opt.groupOptions(0).lr, (o as { lr: number }).lr);
+              counts.options++;
+            }
+          }
+          k = (k + 1) % GRADS.length;
+          await both((o) => stepWith(o, k));
+          const [a, b] = [await snapshot(ref), await snapshot(run)];
+          assert.deepEqual(b.param, a.param, 'parameters = the run that saw only the accepted calls');
+          assert.deepEqual(b.dict, a.dict);
+        } finally {
+          device.createBuffer = create;
+          ref.opt.destroy();
+          run.opt.destroy();
+        }
+      }),
+      { numRuns: 12 * RUNS, seed: 1313 },
+    );
+    console.log(`# webgpu loadStateDict/setOptions property: ${counts.loads} loads and ${counts.options} setOptions accepted (round-trip), ${counts.refused} refused unchanged, ${counts.gpuFailed} loads failed on the GPU and undone, ${counts.steps} steps; run = clean run`);
   });
 });

@@ -10,6 +10,28 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import fc from 'fast-check';
 import * as bitopt from '../src/tfjs/index.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { wasmKernelsSupported, wasmRuntime } from '../src/kernels/cpu/wasm-runtime.js';
+
+/**
+ * The WebAssembly kernel's memory in use once garbage is collected: placed states are released
+ * when the optimizer drops them and they are collected (src/kernels/cpu/wasm-codecs.ts).
+ */
+async function settleKernelMemory(): Promise<number> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const rt = wasmRuntime();
+  let last = -1;
+  for (let i = 0; i < 40 && rt.bytesInUse !== last; i++) {
+    last = rt.bytesInUse;
+    for (let k = 0; k < 3; k++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  return rt.bytesInUse;
+}
 
 describe('tfjs adapter lifecycle', () => {
   before(async () => {
@@ -56,6 +78,51 @@ describe('tfjs adapter lifecycle', () => {
     assert.ok(names.some((n) => n.includes('life_bytes_b')) && !names.some((n) => n.includes('life_bytes_a')), names.join());
     b.dispose();
     opt.dispose();
+  });
+
+  test("a disposed variable's state is freed at the next applyGradients: kernel memory drops by exactly its bytes, the others are as if it never existed", { skip: !wasmKernelsSupported() && 'no WebAssembly kernel' }, async () => {
+    // 8192 elements: Adam8bit's 2 states of 8192 codes + 32 absmax floats, every region a whole
+    // number of the allocator's 64-byte lines, so the drop is the byte formula exactly.
+    const n = 8192;
+    const freedBytes = 2 * (n + 4 * Math.ceil(n / 256));
+    const grad = (t: number, len: number) => tf.tensor1d(Float32Array.from({ length: len }, (_, i) => Math.sin(i * 0.37 + t) * 0.1));
+    const train = async (withA: boolean, tag: string) => {
+      const opt = bitopt.adam8bit(1e-2);
+      const a = withA ? tf.variable(tf.ones([n]), true, `life_free_a_${tag}`) : null;
+      const b = tf.variable(tf.fill([5000], 0.5), true, `life_free_b_${tag}`);
+      const c = tf.variable(tf.fill([300], -0.5), true, `life_free_c_${tag}`);
+      const gs = (t: number) => [grad(t, 5000), grad(t + 1, 300)];
+      const [gb1, gc1] = gs(1);
+      opt.applyGradients({ ...(a ? { [a.name]: grad(0, n) } : {}), [b.name]: gb1, [c.name]: gc1 });
+      const held = await settleKernelMemory();
+      a?.dispose();
+      const [gb2, gc2] = gs(2);
+      opt.applyGradients({ [b.name]: gb2, [c.name]: gc2 });
+      const after = await settleKernelMemory();
+      const [gb3, gc3] = gs(3);
+      opt.applyGradients({ [b.name]: gb3, [c.name]: gc3 });
+      const w = await opt.getWeights();
+      const out = {
+        drop: held - after,
+        values: [b.dataSync().slice(), c.dataSync().slice()],
+        steps: [opt.stepCount(b), opt.stepCount(c)],
+        iterations: opt.iterations,
+        bytes: opt.stateBytes(),
+        weights: w.slice(1).filter((x) => !x.name.endsWith('/bitopt/header')).map((x) => x.tensor.dataSync().slice()),
+      };
+      tf.dispose([b, c, ...w.map((x) => x.tensor)]);
+      opt.dispose();
+      return out;
+    };
+    const without = await train(false, 'ref');
+    const withA = await train(true, 'run');
+    assert.equal(withA.drop, freedBytes, `kernel memory dropped by ${withA.drop} bytes, ${freedBytes} expected`);
+    assert.equal(without.drop, 0, 'a step of the same variables allocates nothing more (else the drop above measures nothing)');
+    assert.deepEqual(withA.values, without.values, 'the other variables are bit-identical to a run that never had the disposed one');
+    assert.deepEqual(withA.weights, without.weights, "the other variables' states are bit-identical");
+    assert.deepEqual(withA.steps, [3, 3]);
+    assert.equal(withA.iterations, without.iterations);
+    assert.equal(withA.bytes, without.bytes);
   });
 
   test('a disposed second gradient refuses the whole call: the first variable does not move, iterations unchanged', () => {

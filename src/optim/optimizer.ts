@@ -343,6 +343,21 @@ export class Optimizer<O extends BaseOptions = BaseOptions> {
     return { rule: this.rule, param: slot.param, grad, states, coefficients: t.coefficients, gradScale, blockSize, maxUnorm: t.maxUnorm };
   }
 
+  /**
+   * Frees parameter `index`'s state and clipping history and zeroes its step count; its slot
+   * stays, so no index moves. For an adapter whose parameter is gone for good (a disposed tfjs
+   * variable): the stores are dropped here, kernel memory holding them is released when they are
+   * collected.
+   */
+  releaseState(index: number): void {
+    this.idle('releaseState');
+    const slot = this.book.slots[index];
+    if (!slot) throw new Error(`${this.className}.releaseState: no parameter ${index}`);
+    slot.state = null;
+    slot.clip = null;
+    slot.step = 0;
+  }
+
   /** Bytes of optimizer state held now (codes, absmax and float32 states); of parameter `index` only when given. */
   stateBytes(index?: number): number {
     let bytes = 0;

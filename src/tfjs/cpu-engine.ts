@@ -162,6 +162,10 @@ export class CpuEngine<O extends BaseOptions> implements TfjsEngine {
     return this.core.stepCount(index);
   }
 
+  release(index: number): void {
+    this.core.releaseState(index);
+  }
+
   setOptions(options: Partial<O>): void {
     this.core.setOptions(options);
   }

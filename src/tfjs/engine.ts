@@ -45,6 +45,8 @@ export interface TfjsEngine {
   stateBytes(index: number): number;
   /** Steps taken on variable `index`. */
   stepCount(index: number): number;
+  /** Frees variable `index`'s state for good (a disposed variable); the other variables' state and step counts are untouched. */
+  release(index: number): void;
   /** Changes the options of every variable (e.g. a new learning rate). */
   setOptions(options: object): void;
   /** Why this engine cannot step on the current tfjs backend, or null. */

@@ -24,6 +24,8 @@ interface Slot {
   shape: number[];
   /** The variable object itself: a new variable under a disposed one's name is not the same parameter. */
   variable: tf.Variable;
+  /** The variable was disposed and its engine state freed (the slot stays: its name is still refused). */
+  released?: boolean;
 }
 
 const shapeText = (s: readonly number[]) => `[${s.join(',')}]`;
@@ -154,8 +156,23 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     if (this.disposed) throw new Error(`${this.name}.${what}: the optimizer was disposed (its state is gone); create a new one`);
   }
 
+  /**
+   * Frees the engine state of variables disposed since the last call (issue 13), at the next
+   * entry that would otherwise skip them. Their slots stay, so a new variable under one's name is
+   * still refused; the other variables' state and step counts are untouched.
+   */
+  private releaseDisposed(): void {
+    if (!this.engine) return;
+    for (const s of this.slots.values()) {
+      if (s.released || !s.variable.isDisposed) continue;
+      this.engine.release(s.index);
+      s.released = true;
+    }
+  }
+
   override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
     this.checkAlive('applyGradients');
+    this.releaseDisposed();
     const list = Array.isArray(variableGradients)
       ? variableGradients
       : Object.keys(variableGradients).map((name) => ({ name, tensor: variableGradients[name] }));
@@ -262,15 +279,17 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
     return out;
   }
 
-  /** Bytes of optimizer state over all live variables (8-bit codes + absmax, float32 states); a disposed variable's state is not counted (it is never stepped or saved again). */
+  /** Bytes of optimizer state over all live variables (8-bit codes + absmax, float32 states); a disposed variable's state is freed here, not counted. */
   stateBytes(): number {
+    this.releaseDisposed();
     let bytes = 0;
     if (this.engine) for (const s of this.slots.values()) if (!s.variable.isDisposed) bytes += this.engine.stateBytes(s.index);
     return bytes;
   }
 
-  /** Steps taken on `variable` (0 before its first). */
+  /** Steps taken on `variable` (0 before its first, and once it is disposed: its state is freed). */
   stepCount(variable: tf.Variable | string): number {
+    this.releaseDisposed();
     const slot = this.slots.get(typeof variable === 'string' ? variable : variable.name);
     return slot && this.engine ? this.engine.stepCount(slot.index) : 0;
   }
@@ -278,6 +297,7 @@ export abstract class BitoptOptimizer<O extends BaseOptions = BaseOptions> exten
   /** The optimizer state as tfjs weights: 'iter', then one weight per variable holding its exact state (codes, absmax, step), for `model.save` and `setWeights`. */
   override async getWeights(): Promise<NamedTensor[]> {
     this.checkAlive('getWeights');
+    this.releaseDisposed();
     const out = [await this.saveIterations()];
     // A disposed variable's state belongs to no model any more (issue 13): it is not saved.
     const live = [...this.slots].filter(([, s]) => !s.variable.isDisposed);

@@ -245,6 +245,10 @@ class WebgpuEngine<O extends BaseOptions> implements TfjsEngine {
     return this.opt.stepCount(index);
   }
 
+  release(index: number): void {
+    this.opt.releaseState(index);
+  }
+
   setOptions(options: Partial<O>): void {
     this.opt.setOptions(options);
   }

@@ -126,6 +126,24 @@ interface StepUndo {
   slots: Slot[];
   /** Slots that had no state (nor clipping buffer) before this step. */
   fresh: Set<Slot>;
+  /** Loads the GPU had not confirmed when this step was submitted (the step fails with them). */
+  loads: PendingLoad[];
+}
+
+/** The book and GPU state of every parameter at one moment: what a failed load puts back. */
+interface BookSnapshot {
+  groupOptions: Hyper[];
+  overrides: { param: number; options: Hyper }[];
+  slots: { step: number; state: GpuState | null; clip: GPUBuffer | null }[];
+}
+
+/** A `loadStateDict` whose buffers and uploads the GPU has not confirmed yet. */
+interface PendingLoad {
+  /** The state it replaced, kept alive until the load is confirmed. */
+  before: BookSnapshot;
+  /** The buffers it created: every step submitted before it is confirmed uses them (see `step`). */
+  buffers: GPUBuffer[];
+  failed: boolean;
 }
 
 /** An optimizer over GPU-resident parameters (made by `createWebgpuOptimizer`): one compute pass per step. */
@@ -240,6 +258,18 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
   }
 
   /**
+   * Destroys parameter `index`'s GPU state and clipping buffer and zeroes its step count; its
+   * slot stays, so no index moves. For an adapter whose parameter is gone for good (a disposed
+   * tfjs variable). Steps already submitted still run (WebGPU defers the destroy until they have).
+   */
+  releaseState(index: number): void {
+    const slot = this.book.slots[index];
+    if (!slot) throw new Error(`${this.className}.releaseState: no parameter ${index}`);
+    this.destroyState(slot);
+    slot.step = 0;
+  }
+
+  /**
    * Bytes of optimizer state on the GPU (codes, absmax and float32 states): float32 states
    * S·ceil(n/4)·16 bytes per tensor; 8-bit S·ceil(n/blockSize)·(blockSize + 4) bytes; 4-bit
    * S·ceil(n/blockSize)·(blockSize/2 + 4) bytes.
@@ -278,7 +308,7 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
       if (o !== undefined) return Promise.reject(new Error(`${who}: parameters ${o} and ${s.index} share one GPU buffer (it would be updated twice; give each its own)`));
       owner.set(s.param.buffer, s.index);
     }
-    const undo: StepUndo = { epoch: this.epoch, slots: stepped, fresh: new Set(stepped.filter((s) => !s.state && !s.clip)) };
+    const undo: StepUndo = { epoch: this.epoch, slots: stepped, fresh: new Set(stepped.filter((s) => !s.state && !s.clip)), loads: [...this.loads] };
     try {
       const reported = scoped(this.device, who, () => {
         // States first (they size the uniform buffer), then bind groups.
@@ -286,6 +316,9 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
         const jobs = stepped.map((slot) => this.prepare(slot, grads[slot.index]!));
         this.writeUniforms(jobs);
         const enc = pass?.encoder ?? this.device.createCommandEncoder();
+        // Until the GPU confirms a load, each step names its buffers (an empty clear): if one
+        // failed, this submit fails with it and runs nothing, so the load can be undone whole.
+        for (const l of this.loads) for (const b of l.buffers) enc.clearBuffer(b, 0, 0);
         const cp = enc.beginComputePass(pass?.timestampWrites ? { timestampWrites: pass.timestampWrites } : {});
         try {
           for (const j of jobs) this.encode(cp, j);
@@ -315,7 +348,9 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
   private track(p: Promise<void>, undo: StepUndo): void {
     const tracked = p.catch((e: Error) => {
       this.takeBack(undo);
-      this.failure ??= e;
+      // A step that failed with a failed load is covered by the load's report.
+      if (undo.loads.some((l) => l.failed)) return;
+      this.failure ??= new Error(`${e.message} (that step was not applied: its step counts were taken back)`, { cause: e });
     });
     this.pending.add(tracked);
     void tracked.then(() => this.pending.delete(tracked));
@@ -345,7 +380,7 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     const e = this.failure;
     if (!e) return;
     this.failure = null;
-    throw new Error(`${e.message} (that step was not applied: its step counts were taken back)`, { cause: e });
+    throw e;
   }
 
   /** Waits until the GPU has run every step enqueued so far; throws (once) an error WebGPU reported for one of them. */
@@ -646,14 +681,92 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
 
   /**
    * Restores a checkpoint of the same optimizer class (from the CPU or GPU path) and uploads it.
-   * Everything is validated first; on any error nothing changes.
+   * Everything is validated first; on any error nothing changes: a bad dict throws here. The new
+   * buffers are created and uploaded inside WebGPU error scopes and used at once (steps may
+   * follow without waiting); the replaced state is kept until the GPU confirms them. If WebGPU
+   * reports an error for them (out of memory, validation), the load is undone whole: the
+   * optimizer is exactly as before it (state, step counts, options), steps submitted since ran
+   * nothing (each names the load's buffers, so it fails with them), and the error is reported
+   * once, as a failed step's is, by the next `step()`, `sync()` or `stateDictAsync()`.
    */
   loadStateDict(dict: StateDict): void {
     const who = `${this.className}.loadStateDict`;
+    errorsOf(this.device).check(who);
     const parsed = this.book.parse(dict, who);
-    for (const t of parsed.tensors) this.checkMaps(t, who);
-    this.book.commit(parsed, (slot, t) => this.install(slot, t));
+    for (const t of parsed.tensors) {
+      this.checkMaps(t, who);
+      if (t.states?.length) gpuFormat(t.states[0].format, this.className);
+    }
+    const before = this.snapshotBook();
+    for (const s of this.book.slots) [s.state, s.clip] = [null, null]; // kept alive in `before`
+    let reported: Promise<void>;
+    try {
+      reported = scoped(this.device, who, () => this.book.commit(parsed, (slot, t) => this.install(slot, t)));
+    } catch (e) {
+      this.restoreBook(before); // thrown while creating or uploading: nothing was confirmed
+      throw e;
+    }
     this.epoch++; // steps enqueued before this load have nothing of theirs left to take back
+    const load: PendingLoad = { before, buffers: this.book.slots.flatMap((s) => [s.state?.st, s.state?.absmax, s.state?.norm, s.clip].filter((b): b is GPUBuffer => !!b)), failed: false };
+    this.loads.push(load);
+    const tracked = reported.then(
+      () => this.settleLoad(load, null),
+      (e: Error) => this.settleLoad(load, e),
+    );
+    this.pending.add(tracked);
+    void tracked.then(() => this.pending.delete(tracked));
+  }
+
+  /** Loads not yet confirmed by the GPU, oldest first. */
+  private loads: PendingLoad[] = [];
+
+  /**
+   * A load's buffers are confirmed (`error` null: the state it replaced is destroyed) or failed:
+   * then the state from before it comes back, directly if no later load replaced it, else as the
+   * state that later load would put back.
+   */
+  private settleLoad(load: PendingLoad, error: Error | null): void {
+    const i = this.loads.indexOf(load);
+    this.loads.splice(i, 1);
+    if (!error) {
+      this.destroySnapshot(load.before);
+      return;
+    }
+    load.failed = true;
+    const next = this.loads[i];
+    if (next) {
+      this.destroySnapshot(next.before);
+      next.before = load.before;
+    } else {
+      this.restoreBook(load.before);
+      this.epoch++; // steps since the load ran nothing, and their counts are part of what was put back
+    }
+    this.failure ??= new Error(`${error.message} (that loadStateDict was not applied: the optimizer is as before it, and steps enqueued after it were not applied either)`, { cause: error });
+  }
+
+  /** Options, overrides, step counts and GPU state of every parameter now (the state objects themselves, not copies). */
+  private snapshotBook(): BookSnapshot {
+    const d = this.book.stateDict(this.book.slots.map(() => ({ states: [], clipHistory: null })));
+    return {
+      groupOptions: d.groups.map((g) => g.options as Hyper),
+      overrides: d.overrides.map((o) => ({ param: o.param, options: o.options as Hyper })),
+      slots: this.book.slots.map((s) => ({ step: s.step, state: s.state, clip: s.clip })),
+    };
+  }
+
+  /** Puts a snapshot back, destroying the GPU state it replaces. */
+  private restoreBook(snap: BookSnapshot): void {
+    const tensors = snap.slots.map((s) => ({ step: s.step, states: null, clip: null }));
+    this.book.commit({ groupOptions: snap.groupOptions, overrides: snap.overrides, tensors }, (slot) => {
+      this.destroyState(slot);
+      const old = snap.slots[slot.index];
+      [slot.state, slot.clip] = [old.state, old.clip];
+      if (slot.state) slot.state.bindGroups = null;
+    });
+  }
+
+  private destroySnapshot(snap: BookSnapshot): void {
+    for (const s of snap.slots) this.destroyGpu(s.state, s.clip);
   }
 
   /** The WGSL kernels decode the default maps only (their tables are compiled in). */
@@ -666,9 +779,8 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
     }
   }
 
-  /** Replaces a tensor's GPU state with a restored one (none: created at its next step). */
+  /** Gives a tensor without GPU state a restored one (none: created at its next step). */
   private install(slot: Slot, t: RestoredTensor): void {
-    this.destroyState(slot);
     if (!t.states || slot.length === 0) return;
     const first = t.states[0];
     gpuFormat(first.format, this.className);
@@ -700,18 +812,22 @@ export class WebgpuOptimizer<O extends BaseOptions = BaseOptions> {
   }
 
   private destroyState(slot: Slot): void {
-    slot.clip?.destroy();
-    slot.clip = null;
-    if (!slot.state) return;
-    slot.state.st.destroy();
-    slot.state.absmax?.destroy();
-    slot.state.norm?.destroy();
+    this.destroyGpu(slot.state, slot.clip);
     slot.state = null;
+    slot.clip = null;
+  }
+
+  private destroyGpu(state: GpuState | null, clip: GPUBuffer | null): void {
+    clip?.destroy();
+    state?.st.destroy();
+    state?.absmax?.destroy();
+    state?.norm?.destroy();
   }
 
   /** Frees the GPU state (the parameters belong to the caller). */
   destroy(): void {
     for (const s of this.book.slots) this.destroyState(s);
+    for (const l of this.loads) this.destroySnapshot(l.before);
     this.uniforms?.destroy();
     this.tables?.destroy();
   }
