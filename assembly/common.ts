@@ -22,15 +22,13 @@ export let normP: f64 = 0;
   return f64x2.splat(df(desc, slot));
 }
 
+/**
+ * The largest of four lanes, none NaN (absmax accumulators; the loops never let NaN in), by two
+ * shuffled pmax steps: no data-dependent branch per block.
+ */
 @inline export function max4(m: v128): f32 {
-  let r = f32x4.extract_lane(m, 0);
-  const a = f32x4.extract_lane(m, 1);
-  const b = f32x4.extract_lane(m, 2);
-  const c = f32x4.extract_lane(m, 3);
-  if (a > r) r = a;
-  if (b > r) r = b;
-  if (c > r) r = c;
-  return r;
+  const h = f32x4.pmax(m, i32x4.shuffle(m, m, 2, 3, 0, 1));
+  return f32x4.extract_lane(f32x4.pmax(h, i32x4.shuffle(h, h, 1, 0, 3, 2)), 0);
 }
 
 // ---- float64 on two lanes (exact mode) --------------------------------------------------------
@@ -74,31 +72,35 @@ export let normP: f64 = 0;
 
 // Fused decode (float32 mode, 8- and 4-bit states): when fcK != 0, state K's old values are
 // read as map[code] × absmax straight from its codes instead of from a dequantized scratch
-// copy; fnib: the codes are 4-bit (two per byte, low nibble first), else one byte each.
+// copy; fnib: the codes are 4-bit (two per byte, low nibble first) and fmapK is then a pair
+// table (256 entries of two float32: the values of a byte's low and high nibble), else one
+// byte each and fmapK is the 256-value map.
 export let fnib: bool = false;
 export let fc0: usize = 0;
 export let fc1: usize = 0;
 export let fc2: usize = 0;
-export let fam0: f32 = 0;
-export let fam1: f32 = 0;
-export let fam2: f32 = 0;
 export let fmap0: usize = 0;
 export let fmap1: usize = 0;
 export let fmap2: usize = 0;
+// Segments (float32 loops): one call runs n elements as segments (blocks) of fseg elements
+// (0: a single segment); segment j decodes state K with the old absmax at fapK + 4·j and
+// writes its new absmax to famOut + 4·(K·AM_SEGMENTS + j).
+export const AM_SEGMENTS: usize = 64;
+export let fseg: i32 = 0;
+export let fap0: usize = 0;
+export let fap1: usize = 0;
+export let fap2: usize = 0;
+export let famOut: usize = 0;
 
-/** Four old state values at byte offset o: decoded from codes c (if c != 0) or loaded from s. */
+/** Four old state values at byte offset o: decoded from codes c (if c != 0) or loaded from s; map: see fmapK. */
 @inline export function ld4(s: usize, c: usize, o: usize, map: usize, am: v128): v128 {
   if (c == 0) return v128.load(s + o);
   if (fnib) {
-    // Four elements from o / 4 (a multiple of 4): two whole bytes at element / 2.
+    // Four elements from o / 4 (a multiple of 4): two whole bytes at element / 2, each byte
+    // one 8-byte entry (map[low nibble], map[high nibble]) of the pair table `map`.
     const b = c + (o >> 3);
-    const b0 = <usize>load<u8>(b);
-    const b1 = <usize>load<u8>(b, 1);
-    let w = v128.load32_zero(map + ((b0 & 15) << 2));
-    w = v128.load32_lane(map + ((b0 >> 4) << 2), w, 1);
-    w = v128.load32_lane(map + ((b1 & 15) << 2), w, 2);
-    w = v128.load32_lane(map + ((b1 >> 4) << 2), w, 3);
-    return f32x4.mul(w, am);
+    const w = v128.load64_zero(map + (<usize>load<u8>(b) << 3));
+    return f32x4.mul(v128.load64_lane(map + (<usize>load<u8>(b, 1) << 3), w, 1), am);
   }
   const q = c + (o >> 2);
   let v = v128.load32_zero(map + (<usize>load<u8>(q) << 2));

@@ -6,13 +6,43 @@
  * 15 thresholds (the code of r = x / absmax is the number of thresholds below r, which equals
  * the reference's nearest code for every float32 r), the map's bytes as four 16-byte planes,
  * the code of 0, the number of negative map values, the sign-nudge flag and (when every cell
- * needs at most one step) a cell table for the update encoder, as the 8-bit codec's.
+ * needs at most one step) a cell table for the update encoder, as the 8-bit codec's. The
+ * zero-free linear map of unsigned states is encoded by arithmetic instead (`linear4`), and the
+ * float32 precision's fused decode reads a per-thread pair table (`buildPairs4`) built from the
+ * map; the byte planes serve the exact precision's decode into scratch.
  *
  * A block starts at an even element (block sizes are powers of two >= 64), so its codes start
  * at a byte boundary and threads running other blocks never share a byte.
  */
 import { quant4f } from './blockwise8';
-import { T4_FLAT, T4_HAS_FLAT, T4_NEGATIVES, T4_PLANES, T4_SIGN, T4_THRESHOLDS, T4_ZERO } from '../generated/layout';
+import { T4_FLAT, T4_HAS_FLAT, T4_MAP, T4_NEGATIVES, T4_PLANES, T4_SIGN, T4_THRESHOLDS, T4_ZERO } from '../generated/layout';
+
+/** Bytes of a pair table (buildPairs4). */
+export const PAIRS4_BYTES: usize = 256 * 8;
+
+/**
+ * Writes the pair table of a 16-value map to `out`: entry b (8 bytes at out + 8·b) holds
+ * map[b & 15] then map[b >> 4], the values of the two codes packed in byte b, so the fused
+ * decode turns two code bytes into four values with two 8-byte loads (assembly/common.ts ld4).
+ */
+export function buildPairs4(map: usize, out: usize): void {
+  const m0 = v128.load(map);
+  const m1 = v128.load(map, 16);
+  const m2 = v128.load(map, 32);
+  const m3 = v128.load(map, 48);
+  for (let h: usize = 0; h < 16; h++) {
+    const hv = v128.load32_splat(map + (h << 2));
+    const o = out + (h << 7); // entries 16·h … 16·h + 15
+    v128.store(o, i32x4.shuffle(m0, hv, 0, 4, 1, 4));
+    v128.store(o, i32x4.shuffle(m0, hv, 2, 4, 3, 4), 16);
+    v128.store(o, i32x4.shuffle(m1, hv, 0, 4, 1, 4), 32);
+    v128.store(o, i32x4.shuffle(m1, hv, 2, 4, 3, 4), 48);
+    v128.store(o, i32x4.shuffle(m2, hv, 0, 4, 1, 4), 64);
+    v128.store(o, i32x4.shuffle(m2, hv, 2, 4, 3, 4), 80);
+    v128.store(o, i32x4.shuffle(m3, hv, 0, 4, 1, 4), 96);
+    v128.store(o, i32x4.shuffle(m3, hv, 2, 4, 3, 4), 112);
+  }
+}
 
 /** Four f32 map values for the codes in byte lanes 0..3 of `c` (a swizzle per byte plane). */
 @inline function lookup4(c: v128, p0: v128, p1: v128, p2: v128, p3: v128, lane: i32): v128 {
@@ -109,10 +139,37 @@ export function dequantizeBlock4(codes: usize, n: i32, absmax: f32, tab: usize, 
 }
 
 /**
+ * Whether the table's map is the zero-free linear map f32((i + 1) / 16) of unsigned states with
+ * no nudge (src/codecs/blockwise4.ts `createZeroFreeLinearMap4`), which `linear4` encodes by
+ * arithmetic instead of a table lookup.
+ */
+export function isLinear4(tab: usize): bool {
+  if (load<i32>(tab + T4_SIGN) != 0) return false;
+  for (let i = 0; i < 16; i++) if (load<f32>(tab + T4_MAP + (<usize>i << 2)) != <f32>(i + 1) / 16) return false;
+  return true;
+}
+
+/**
+ * Codes (i32 lanes) of four finite values x of an unsigned state on the zero-free linear map,
+ * 0 <= x <= absmax (absmax nonzero). The reference's nearest code (ties low) of
+ * r = f32(x / absmax) on values (i + 1)/16 is the number of midpoints (k + 1.5)/16, k = 0…14,
+ * strictly below r, that is clamp(ceil(16·r − 1.5), 0, 15). 16·r is exact, and so is
+ * 16·r − 1.5 wherever it is >= −0.75 (an exponent at most 3: 1.5 is a multiple of its ulp);
+ * below that it stays negative and the code is 0. The clamped integer becomes the low bits of
+ * 2^23 + it.
+ */
+@inline function linear4(x: v128, amv: v128): v128 {
+  const y = f32x4.sub(f32x4.mul(f32x4.div(x, amv), f32x4.splat(16)), f32x4.splat(1.5));
+  const c = f32x4.pmax(f32x4.pmin(f32x4.ceil(y), f32x4.splat(15)), f32x4.splat(0));
+  return v128.and(f32x4.add(c, f32x4.splat(8388608)), i32x4.splat(15));
+}
+
+/**
  * Encodes n float32 values at src (finite, zero-padded to a multiple of 4, absmax their largest
  * magnitude) into packed codes at `codes`: ceil(n / 2) bytes, the high nibble past an odd n 0.
+ * `linear`: the table's map is the linear one (isLinear4), encoded by `linear4`.
  */
-export function quantizeBlock4F(src: usize, n: i32, codes: usize, tab: usize, absmaxIn: f32): void {
+export function quantizeBlock4F(src: usize, n: i32, codes: usize, tab: usize, absmaxIn: f32, linear: bool): void {
   const zero = load<i32>(tab + T4_ZERO);
   if (absmaxIn == 0) {
     memory.fill(codes, <u8>(zero | (zero << 4)), <usize>(n >> 1));
@@ -121,7 +178,17 @@ export function quantizeBlock4F(src: usize, n: i32, codes: usize, tab: usize, ab
   }
   const amv = f32x4.splat(absmaxIn);
   let j: i32 = 0;
-  if (load<i32>(tab + T4_HAS_FLAT)) {
+  if (linear) {
+    for (; j + 16 <= n; j += 16) {
+      const p = src + (<usize>j << 2);
+      const c0 = linear4(v128.load(p), amv);
+      const c1 = linear4(v128.load(p, 16), amv);
+      const c2 = linear4(v128.load(p, 32), amv);
+      const c3 = linear4(v128.load(p, 48), amv);
+      const bytes = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c0, c1), i16x8.narrow_i32x4_u(c2, c3));
+      v128.store64_lane(codes + (<usize>j >> 1), pack16(bytes), 0);
+    }
+  } else if (load<i32>(tab + T4_HAS_FLAT)) {
     const flat = tab + T4_FLAT;
     const zv = i32x4.splat(zero);
     for (; j + 16 <= n; j += 16) {

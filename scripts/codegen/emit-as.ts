@@ -72,13 +72,12 @@ function header(prog: Program, fn: string, h: Hoister, body: string[], lanes: 2 
   );
   const accs = [...Array(S).keys()].map((k) => `  let m${k} = f32x4.splat(0);`);
   const results = [0, 1, 2].map((k) => (k < S ? `  am${k} = max4(m${k});` : `  am${k} = 0;`));
-  const fused = lanes === 4 ? [...Array(S).keys()].map((k) => `  const c${k} = fc${k};\n  const map${k} = fmap${k};\n  const a${k} = f32x4.splat(fam${k});`) : [];
+  if (lanes === 4) return segmentedFunction(prog, fn, h, body, slots, splats);
   return `function ${fn}(desc: usize, mode: i32, n: i32, p: usize, g: usize, s0: usize, s1: usize, s2: usize): void {
   const gs = dfv(desc, ${FIXED_COEFFICIENT_SLOTS.gradScale});
 ${slots.join('\n')}
 ${h.lines.join('\n')}
 ${splats.join('\n')}
-${fused.join('\n')}
 ${accs.join('\n')}
   let nu = f64x2.splat(0);
   let nq = f64x2.splat(0);
@@ -87,6 +86,42 @@ ${accs.join('\n')}
 ${body.join('\n')}
   }
 ${results.join('\n')}
+  normU = f64x2.extract_lane(nu, 0) + f64x2.extract_lane(nu, 1);
+  normP = f64x2.extract_lane(nq, 0) + f64x2.extract_lane(nq, 1);
+}`;
+}
+
+/**
+ * The float32 loop's function: the n elements run as segments of `fseg` elements (one block
+ * each; the whole n when fseg is 0), so one call updates a run of blocks and the per-call setup
+ * (coefficients, splats, dispatch) is paid once per run, not once per block. Per segment it
+ * reads the old absmax of each fused-decoded state from fapK and writes the new block absmax
+ * to famOut (state k's segment j at famOut + 4·(k·AM_SEGMENTS + j)); amK is the last segment's.
+ */
+function segmentedFunction(prog: Program, fn: string, h: Hoister, body: string[], slots: string[], splats: string[]): string {
+  const S = prog.states.length;
+  const ks = [...Array(S).keys()];
+  return `function ${fn}(desc: usize, mode: i32, n: i32, p: usize, g: usize, s0: usize, s1: usize, s2: usize): void {
+  const gs = dfv(desc, ${FIXED_COEFFICIENT_SLOTS.gradScale});
+${slots.join('\n')}
+${h.lines.join('\n')}
+${splats.join('\n')}
+${ks.map((k) => `  const c${k} = fc${k};\n  const map${k} = fmap${k};\n  const ap${k} = fap${k};`).join('\n')}
+  let nu = f64x2.splat(0);
+  let nq = f64x2.splat(0);
+  am0 = 0;
+  am1 = 0;
+  am2 = 0;
+  const end = <usize>n << 2;
+  const step = fseg > 0 ? <usize>fseg << 2 : end;
+  for (let base: usize = 0, seg: usize = 0; base < end; base += step, seg += 4) {
+${ks.map((k) => `    const a${k} = v128.load32_splat(ap${k} + seg);\n    let m${k} = f32x4.splat(0);`).join('\n')}
+    const stop = base + step;
+    for (let o: usize = base; o < stop; o += 16) {
+${body.map((l) => `  ${l}`).join('\n')}
+    }
+${ks.map((k) => `    am${k} = max4(m${k});\n    store<f32>(famOut + seg + ${4 * k} * AM_SEGMENTS, am${k});`).join('\n')}
+  }
   normU = f64x2.extract_lane(nu, 0) + f64x2.extract_lane(nu, 1);
   normP = f64x2.extract_lane(nq, 0) + f64x2.extract_lane(nq, 1);
 }`;
@@ -254,7 +289,7 @@ export function emitAssembly(programs: readonly Program[]): string {
   const dispatch = (suffix: string) =>
     programs.map((p, id) => `  ${id ? 'else ' : ''}if (rule == ${id}) ${p.rule}${suffix}(desc, mode, n, p, g, s0, s1, s2);`).join('\n');
   // Unused locals, splats and hoisted scalars are left to the optimizer (-O3 removes them).
-  return `import { am0, am1, am2, normU, normP, fc0, fc1, fc2, fam0, fam1, fam2, fmap0, fmap1, fmap2 } from '../common';
+  return `import { am0, am1, am2, normU, normP, fc0, fc1, fc2, fap0, fap1, fap2, fmap0, fmap1, fmap2, fseg, famOut, AM_SEGMENTS } from '../common';
 import { df, dfv, ld2, st2, r32, finiteMask, signOf, sq2, ld4, lo64, hi64, join32, joinMask, sq4, max4 } from '../common';
 
 ${loops.join('\n\n')}
@@ -264,7 +299,7 @@ export function updateRun(desc: usize, rule: i32, mode: i32, n: i32, p: usize, g
 ${dispatch('Exact')}
 }
 
-/** One rule over n (a multiple of 4) elements, float32 parameter maths on four lanes. */
+/** One rule over n (a multiple of 4) elements, float32 parameter maths on four lanes, in segments of fseg elements (0: one). */
 export function updateRun32(desc: usize, rule: i32, mode: i32, n: i32, p: usize, g: usize, s0: usize, s1: usize, s2: usize): void {
 ${dispatch('Float32')}
 }
