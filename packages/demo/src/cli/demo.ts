@@ -127,19 +127,29 @@ function budgetLines(): string {
   ].join('\n');
 }
 
-/** `--task capacity`: the largest model each optimizer trains in the tfjs wasm heap, found by allocating (src/demo/capacity). */
+/**
+ * `--task capacity`: the largest model each optimizer trains in the tfjs wasm heap, or with
+ * `--backend webgpu` within a budget on the GPU's live buffers, found by allocating (src/demo/capacity).
+ */
 async function capacity(opts: Record<string, unknown>, given: (name: string) => boolean): Promise<void> {
-  if (given('backend') && opts.backend !== 'cpu') throw new Error('--task capacity: the wall is the tfjs wasm heap; it runs on --backend cpu only');
-  if (given('tfBackend') && opts.tfBackend !== 'wasm') throw new Error('--task capacity: the wall is the tfjs wasm heap; --tf-backend must be wasm');
+  const onGpu = opts.backend === 'webgpu';
+  if (given('backend') && !onGpu && opts.backend !== 'cpu') throw new Error(`--backend: expected cpu or webgpu, got '${String(opts.backend)}'`);
+  if (onGpu && given('tfBackend')) throw new Error('--task capacity --backend webgpu: the models run on tfjs\'s webgpu backend; leave --tf-backend out');
+  if (!onGpu && given('tfBackend') && opts.tfBackend !== 'wasm') throw new Error('--task capacity: the wall is the tfjs wasm heap; --tf-backend must be wasm');
   const mib = opts.budgetMib === undefined ? undefined : Number(opts.budgetMib);
-  if (mib !== undefined && !(Number.isFinite(mib) && mib > 0 && mib <= 4096)) throw new Error(`--budget-mib: expected a number of MiB in (0, 4096], got '${String(opts.budgetMib)}'`);
-  const wall = String(opts.wall);
-  if (!['tfjs', 'combined', 'both'].includes(wall)) throw new Error(`--wall: expected tfjs, combined or both, got '${wall}'`);
+  const maxMib = onGpu ? Infinity : 4096;
+  if (mib !== undefined && !(Number.isFinite(mib) && mib > 0 && mib <= maxMib)) throw new Error(`--budget-mib: expected a number of MiB in (0, ${onGpu ? '∞' : 4096}], got '${String(opts.budgetMib)}'`);
+  // WebGPU reports per-buffer limits but no device memory size: the wall is the user's budget.
+  if (onGpu && mib === undefined) throw new Error("--task capacity --backend webgpu: needs --budget-mib N, the GPU memory the run may use (WebGPU does not report a device's memory size, only per-buffer limits; e.g. --budget-mib 24576 for a 24 GiB GPU)");
+  const wall = given('wall') ? String(opts.wall) : onGpu ? 'gpu' : String(opts.wall);
+  if (onGpu && wall !== 'gpu') throw new Error(`--wall: with --backend webgpu the wall is gpu (every GPU buffer, tfjs's and bitopt's, in one budget), got '${wall}'`);
+  if (!onGpu && !['tfjs', 'combined', 'both'].includes(wall)) throw new Error(`--wall: expected tfjs, combined or both (gpu needs --backend webgpu), got '${wall}'`);
   const bits = parseBits(String(opts.bits)) ?? [8, 4];
   const { capacityCommand } = await import('../demo/capacity/command.js');
   await capacityCommand({
     optimizers: [...(opts.tfjsBaseline ? (['tf.train.adam'] as const) : []), ...(bits.includes(8) ? (['bitopt.adam8bit'] as const) : []), ...(bits.includes(4) ? (['bitopt.adam4bit'] as const) : [])],
-    walls: wall === 'both' ? ['tfjs', 'combined'] : [wall as 'tfjs' | 'combined'],
+    ...(onGpu ? { backend: 'webgpu' as const } : {}),
+    walls: wall === 'both' ? ['tfjs', 'combined'] : [wall as 'tfjs' | 'combined' | 'gpu'],
     ...(mib !== undefined ? { budgetBytes: Math.round(mib * 1024 * 1024) } : {}),
     steps: opts.steps !== undefined ? parseSteps(String(opts.steps)) : 20,
     // One search at a time unless asked: each trial may take the heap's 4 GiB and bitopt's memory besides.
@@ -155,7 +165,7 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description('train real models (MNIST digits, a character-level transformer on the Brown Corpus) with 8-bit and 32-bit optimizers side by side; writes an HTML report')
-    .option('--task <tasks>', `tasks to run: ${TASK_IDS.join(', ')} or all; or capacity (alone): the largest model each optimizer trains in tfjs wasm's 4 GiB heap, found by allocating`, 'all')
+    .option('--task <tasks>', `tasks to run: ${TASK_IDS.join(', ')} or all; or capacity (alone): the largest model each optimizer trains in tfjs wasm's 4 GiB heap (with --backend webgpu: in a GPU budget, --budget-mib), found by allocating`, 'all')
     .option('--optim <names>', `optimizer families (comma-separated): ${ALL_FAMILIES.join(', ')} or all`, 'adam')
     .option('--all', 'every optimizer: each 8-bit optimizer against its 32-bit twin (same as --optim all)')
     .option('--bits <list>', 'state precisions to train beside the 32-bit twin: 8, 4 (where the installed bitopt has the class), comma-separated, or all', 'all')
@@ -170,8 +180,8 @@ export function registerDemo(program: Command): void {
     .option('--tfjs-baseline <tasks>', `tasks on which to train TensorFlow.js's own float32 Adam beside bitopt's (Adam family): ${TASK_IDS.join(', ')} (comma-separated) or all`, 'mnist')
     .option('--no-tfjs-baseline', "skip TensorFlow.js's own float32 Adam everywhere")
     .option('--no-progress', 'no progress bar')
-    .option('--budget-mib <n>', "--task capacity: an artificial budget (MiB) on tfjs's tensors instead of the wasm heap's real 4 GiB (for a quick run)")
-    .option('--wall <wall>', "--task capacity: tfjs (tfjs's heap; bitopt's state in its own memory), combined (tfjs's tensors and bitopt's memory share the budget) or both", 'both')
+    .option('--budget-mib <n>', "--task capacity: an artificial budget (MiB) on tfjs's tensors instead of the wasm heap's real 4 GiB (for a quick run); with --backend webgpu (required) the budget on the GPU's live buffers, tfjs's and bitopt's")
+    .option('--wall <wall>', "--task capacity: tfjs (tfjs's heap; bitopt's state in its own memory), combined (tfjs's tensors and bitopt's memory share the budget) or both; with --backend webgpu: gpu (the only one)", 'both')
     .action(async (opts, cmd: Command) =>
       guard(async () => {
         const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';

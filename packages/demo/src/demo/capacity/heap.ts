@@ -15,8 +15,12 @@ interface WasmModule {
   HEAPU8: Uint8Array;
 }
 
-/** Which wall an allocation hit. */
-export type OomMemory = 'tfjs-heap' | 'tfjs-budget' | 'combined-budget' | 'bitopt-kernel';
+/**
+ * Which wall an allocation hit: on wasm tfjs's heap, a budget on its tensors, the combined
+ * budget or bitopt's kernel memory; on webgpu the budget on live GPU buffers (./gpu-budget.ts)
+ * or the device's largest storage binding.
+ */
+export type OomMemory = 'tfjs-heap' | 'tfjs-budget' | 'combined-budget' | 'bitopt-kernel' | 'gpu-budget' | 'gpu-buffer-limit';
 
 /** A tensor that does not fit: the heap is full (`_malloc` returned 0) or the budget is spent. */
 export class OutOfMemoryError extends Error {
@@ -102,6 +106,10 @@ export function guardTfjsHeap(budgetBytes?: number, otherBytes: () => number = (
 export function outOfMemoryKind(e: unknown): OomMemory | undefined {
   if (e instanceof OutOfMemoryError) return e.memory;
   if (!(e instanceof Error)) return undefined;
+  if (e.cause !== undefined && outOfMemoryKind(e.cause)) return outOfMemoryKind(e.cause);
+  // bitopt's webgpu engine reports a failed step as an Error carrying the guard's message.
+  if (/GPU out of memory: .* exceeds the budget/.test(e.message)) return 'gpu-budget';
+  if (/GPU out of memory: .* exceeds the device's largest binding/.test(e.message)) return 'gpu-buffer-limit';
   if (e.name === 'KernelMemoryError') return 'bitopt-kernel';
   // An allocation inside tfjs's C++ (XNNPACK's packed weights) that finds the heap full aborts the module.
   if (/Aborted\(OOM\)|Cannot enlarge memory|out of memory/i.test(e.message)) return 'tfjs-heap';

@@ -1,8 +1,9 @@
 /**
  * `bitopt demo --task capacity`: "a bigger model in the same memory", run. For each optimizer
  * and wall, the capacity search (./search.ts) finds the largest wide MLP that trains in the
- * tfjs wasm backend's heap (4 GiB, or `budgetBytes`), with the next size up failing with an
- * out-of-memory error; the results go to capacity-results.json and the HTML report.
+ * tfjs wasm backend's heap (4 GiB, or `budgetBytes`), or on tfjs's webgpu backend within a
+ * budget on the device's live GPU buffers (./gpu-budget.ts), with the next size up failing with
+ * an out-of-memory error; the results go to capacity-results.json and the HTML report.
  */
 import { describeEnvironment } from '../environment.js';
 import { bytes, count, textTable } from '../format.js';
@@ -11,14 +12,16 @@ import type { Environment } from '../results.js';
 import { WASM32_LIMIT } from './heap.js';
 import { FAMILY, mlpConfig, mlpParams } from './model.js';
 import { searchCapacity, type SearchResult } from './search.js';
-import type { CapacityOptimizer } from './trial.js';
+import type { CapacityBackend, CapacityOptimizer, Wall } from './trial.js';
 
-export type Wall = 'tfjs' | 'combined';
+export type { Wall } from './trial.js';
 
 export interface CapacityResults {
   format: 'bitopt-capacity-results';
   env: Environment;
-  /** The wall's size: the heap's 4 GiB or the artificial budget. */
+  /** Where the trials trained (absent in results written before the webgpu variant: 'wasm'). */
+  backend?: CapacityBackend;
+  /** The wall's size: the heap's 4 GiB or the artificial budget (webgpu: always the budget the user set). */
   budgetBytes: number;
   artificialBudget: boolean;
   family: typeof FAMILY;
@@ -35,6 +38,8 @@ export interface CapacityResults {
 
 export interface CapacityOptions {
   optimizers: CapacityOptimizer[];
+  /** Default 'wasm'. 'webgpu' needs `budgetBytes` and the wall 'gpu'. */
+  backend?: CapacityBackend;
   walls: Wall[];
   budgetBytes?: number;
   steps: number;
@@ -75,6 +80,9 @@ export async function runCapacity(o: CapacityOptions): Promise<CapacityResults> 
   const probeSteps = o.probeSteps ?? 3;
   const tolerance = o.tolerance ?? 0.05;
   const lr = o.lr ?? 1e-4;
+  const onGpu = o.backend === 'webgpu';
+  if (onGpu && (o.budgetBytes === undefined || o.walls.some((w) => w !== 'gpu'))) throw new Error('capacity on webgpu: the wall is a budget on GPU buffers (walls ["gpu"] and budgetBytes)');
+  if (!onGpu && o.walls.includes('gpu')) throw new Error("capacity: the 'gpu' wall needs the webgpu backend");
   const budget = o.budgetBytes ?? WASM32_LIMIT;
   const runs = searchesToRun(o);
   // The number of trials is not known ahead: the bar counts steps of an estimate (about 9 probes and one full run per search).
@@ -88,6 +96,7 @@ export async function runCapacity(o: CapacityOptions): Promise<CapacityResults> 
     {
       searches[i] = await searchCapacity({
         optimizer,
+        ...(onGpu ? { backend: 'webgpu' as const } : {}),
         wall,
         ...(o.budgetBytes !== undefined ? { budgetBytes: o.budgetBytes } : {}),
         startParams: wall === 'combined' && tfjsAnswer ? tfjsAnswer / 2 : Math.max(4096, Math.floor(budget / 64)),
@@ -115,16 +124,21 @@ export async function runCapacity(o: CapacityOptions): Promise<CapacityResults> 
     }));
   };
   try {
-    await pool(runs.flatMap((r, i) => (r.wall === 'tfjs' ? [i] : [])));
+    await pool(runs.flatMap((r, i) => (r.wall !== 'combined' ? [i] : [])));
     await pool(runs.flatMap((r, i) => (r.wall === 'combined' ? [i] : [])));
   } finally {
     progress.stop();
   }
+  // The trials ran in child processes: the adapter name comes from them.
+  const env = describeEnvironment(onGpu ? 'webgpu' : 'wasm', o.command);
+  const gpu = searches.flatMap((s) => s.trials).find((t) => t.gpu)?.gpu;
+  if (onGpu && gpu) Object.assign(env, { gpu, machine: env.machine.replace(/^GPU .*? \(WebGPU\) on /, `GPU ${gpu} (WebGPU) on `) });
   return {
     format: 'bitopt-capacity-results',
-    env: describeEnvironment('wasm', o.command),
+    env,
+    ...(onGpu ? { backend: 'webgpu' as const } : {}),
     budgetBytes: budget,
-    artificialBudget: o.budgetBytes !== undefined,
+    artificialBudget: onGpu || o.budgetBytes !== undefined,
     family: FAMILY,
     steps: o.steps,
     probeSteps,
@@ -159,7 +173,7 @@ export function capacityRows(c: CapacityResults): string[][] {
     const m = l?.memory;
     return [
       s.optimizer,
-      s.wall === 'tfjs' ? 'tfjs heap' : 'tfjs + bitopt',
+      wallLabel(s.wall),
       l ? `${count(l.params)} (width ${l.job.width})` : 'none',
       l && base ? `${(l.params / base).toFixed(2)}×` : '–',
       f ? `${count(f.params)}: ${f.oomMemory ?? f.outcome} at ${f.failedAt}` : '–',
@@ -174,13 +188,31 @@ export function capacityRows(c: CapacityResults): string[][] {
   });
 }
 
+/** The name a wall has in tables and the report. */
+export function wallLabel(wall: Wall): string {
+  return wall === 'tfjs' ? 'tfjs heap' : wall === 'combined' ? 'tfjs + bitopt' : 'GPU buffers';
+}
+
+/** The capacity table's columns on tfjs-wasm (the memory columns are the heap's and bitopt's kernel memory). */
 export const CAPACITY_HEADER = ['optimizer', 'wall', 'largest that trains', 'vs tf.train.adam', 'next size up', 'tfjs heap', 'peak tfjs tensors', 'bitopt kernel memory', 'bitopt state', 'process RSS', 'ms/step', 'loss'];
+/** The same columns on webgpu: the memory columns are GPU buffers counted at the device, at the peak. */
+export const CAPACITY_HEADER_GPU = ['optimizer', 'wall', 'largest that trains', 'vs tf.train.adam', 'next size up', "tfjs's GPU buffers (with pool)", "tfjs's buffers in use", "bitopt's GPU buffers", 'bitopt state', 'process RSS', 'ms/step', 'loss'];
+
+/** The header that goes with `capacityRows(c)`. */
+export function capacityHeader(c: CapacityResults): string[] {
+  return c.backend === 'webgpu' ? CAPACITY_HEADER_GPU : CAPACITY_HEADER;
+}
+
+/** One sentence naming the backend and the wall a run had. */
+export function wallDescription(c: CapacityResults): string {
+  if (c.backend === 'webgpu') return `tfjs-webgpu on ${c.env.gpu ?? 'a WebGPU adapter'}, a budget of ${bytes(c.budgetBytes)} on the device's live GPU buffers (tfjs's and bitopt's; tfjs's free pool is released before a buffer is refused)`;
+  return c.artificialBudget ? `tfjs-wasm, an artificial budget of ${bytes(c.budgetBytes)} on tfjs's tensors` : `tfjs-wasm's heap (${bytes(c.budgetBytes)}, the wasm32 limit)`;
+}
 
 export function capacityTable(c: CapacityResults): string {
-  const wall = c.artificialBudget ? `an artificial budget of ${bytes(c.budgetBytes)} on tfjs's tensors` : `tfjs wasm's heap (${bytes(c.budgetBytes)}, the wasm32 limit)`;
   return [
-    `\nA bigger model in the same memory, trained — ${wall}; wide MLP (${c.family.hidden} hidden width × width layers, batch ${c.family.batch}), ${c.steps} steps at the largest size`,
-    textTable(CAPACITY_HEADER, capacityRows(c)),
+    `\nA bigger model in the same memory, trained — ${wallDescription(c)}; wide MLP (${c.family.hidden} hidden width × width layers, batch ${c.family.batch}), ${c.steps} steps at the largest size`,
+    textTable(capacityHeader(c), capacityRows(c)),
     `  machine: ${c.env.machine}, copy bandwidth ${c.copyGBs.toFixed(1)} GB/s; the search took ${(c.wallMs / 1000).toFixed(0)} s`,
   ].join('\n');
 }

@@ -10,7 +10,7 @@ import { fork } from 'node:child_process';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mlpConfig, mlpParams, widthForParams, WIDTH_STEP } from './model.js';
-import type { CapacityOptimizer, TrialJob, TrialResult } from './trial.js';
+import type { CapacityBackend, CapacityOptimizer, TrialJob, TrialResult, Wall } from './trial.js';
 import type { TrialMessage } from './trial-worker.js';
 
 function workerPath(): string {
@@ -49,7 +49,9 @@ export function runTrialProcess(job: TrialJob, onStep: (step: number, loss: numb
 
 export interface SearchOptions {
   optimizer: CapacityOptimizer;
-  wall: 'tfjs' | 'combined';
+  /** Absent: 'wasm'. */
+  backend?: CapacityBackend;
+  wall: Wall;
   budgetBytes?: number;
   /** First size tried (parameters); it should fit. */
   startParams: number;
@@ -68,7 +70,7 @@ export interface SearchOptions {
 
 export interface SearchResult {
   optimizer: CapacityOptimizer;
-  wall: 'tfjs' | 'combined';
+  wall: Wall;
   /** The largest size that trained for the full steps. */
   largest?: TrialResult;
   /** The smallest size that ran out of memory (the next size up). */
@@ -83,7 +85,7 @@ export async function searchCapacity(o: SearchOptions): Promise<SearchResult> {
   const trials: TrialResult[] = [];
   const run = async (width: number, steps: number): Promise<TrialResult> => {
     if (trials.length >= MAX_TRIALS) throw new Error(`capacity search ${o.optimizer}: no answer after ${MAX_TRIALS} trials`);
-    const job: TrialJob = { optimizer: o.optimizer, width, steps, lr: o.lr, seed: o.seed, wall: o.wall, ...(o.budgetBytes !== undefined ? { budgetBytes: o.budgetBytes } : {}) };
+    const job: TrialJob = { optimizer: o.optimizer, ...(o.backend === 'webgpu' ? { backend: o.backend } : {}), width, steps, lr: o.lr, seed: o.seed, wall: o.wall, ...(o.budgetBytes !== undefined ? { budgetBytes: o.budgetBytes } : {}) };
     o.onTrialStart?.(job, mlpParams(mlpConfig(width)));
     const r = await runTrialProcess(job, (s, l) => o.onStep?.(job, s, l));
     trials.push(r);
