@@ -255,7 +255,7 @@ const pairs4: [string, AnyClass, Record<string, unknown>?, number?][] = [
   ['LAMB', bitopt.LAMB4bit, { maxUnorm: 0.5, lr: 1e-2, allow4bitWithoutParity: true }],
   ['LARS', bitopt.LARS4bit, { lr: 1e-1, allow4bitWithoutParity: true }],
   // b2 0.9: momentum steps 1-5, rectified from step 6.
-  ['RAdam', bitopt.RAdam4bit, { betas: [0.9, 0.9], weightDecay: 1e-3 }, 8],
+  ['RAdam', bitopt.RAdam4bit, { betas: [0.9, 0.9], weightDecay: 1e-3, allow4bitWithoutParity: true }, 8],
 ];
 const blockwise4Bytes = (S: number, n: number, blockSize: number) => S * Math.ceil(n / blockSize) * (blockSize / 2 + 4);
 

@@ -34,7 +34,7 @@ export interface BaseOptions {
   percentileClipping?: number;
   /**
    * Accepts `optimBits: 4` for a rule whose 4-bit states were measured not to keep parity with
-   * float32 (SGD, Lion, LAMB, LARS: docs/quality-4bit.md); without it such an optimizer is refused
+   * float32 (SGD, Lion, LAMB, LARS, RAdam: docs/quality-4bit.md); without it such an optimizer is refused
    * at construction. Default false.
    */
   allow4bitWithoutParity?: boolean;
