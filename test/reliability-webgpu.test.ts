@@ -375,6 +375,20 @@ describe('reliability: WebGPU failed steps, foreign errors, look-alikes, concurr
           await f(ref);
           await f(run);
         };
+        // A call the plan expects refused must throw a plain Error (not a TypeError from inside)
+        // and change nothing; one expected accepted must not throw. False: refused.
+        const acceptedOrUnchanged = async (what: string, ok: boolean, before: unknown, call: () => void) => {
+          try {
+            call();
+          } catch (e) {
+            assert.ok(!ok && e instanceof Error && !(e instanceof TypeError), `${what}: ${String(e)}`);
+            assert.deepEqual(await snapshot(run), before, `${what}: refused and unchanged`);
+            counts.refused++;
+            return false;
+          }
+          assert.ok(ok, `accepted: ${what}`);
+          return true;
+        };
         try {
           await both((o) => stepWith(o, 0));
           const dicts: Dicts = { cur: await run.opt.stateDictAsync(), old: await run.opt.stateDictAsync() };
@@ -400,29 +414,13 @@ describe('reliability: WebGPU failed steps, foreign errors, look-alikes, concurr
             } else if (a < loads.length) {
               const [what, dict, ok] = loads[a];
               const arg = dict(dicts) as bitopt.StateDict;
-              try {
-                run.opt.loadStateDict(arg);
-              } catch (e) {
-                assert.ok(!ok && e instanceof Error && !(e instanceof TypeError), `${what}: ${String(e)}`);
-                assert.deepEqual(await snapshot(run), before, `${what}: refused and unchanged`);
-                counts.refused++;
-                continue;
-              }
-              assert.ok(ok, `accepted: ${what}`);
+              if (!(await acceptedOrUnchanged(what, ok, before, () => run.opt.loadStateDict(arg)))) continue;
               ref.opt.loadStateDict(arg);
               assert.deepEqual(await run.opt.stateDictAsync(), arg, `${what}: stateDictAsync after loadStateDict returns the dict`);
               counts.loads++;
             } else {
               const [what, o, index, ok] = options[a - loads.length];
-              try {
-                run.opt.setOptions(o as object, index as number);
-              } catch (e) {
-                assert.ok(!ok && e instanceof Error && !(e instanceof TypeError), `${what}: ${String(e)}`);
-                assert.deepEqual(await snapshot(run), before, `${what}: refused and unchanged`);
-                counts.refused++;
-                continue;
-              }
-              assert.ok(ok, `accepted: ${what}`);
+              if (!(await acceptedOrUnchanged(what, ok, before, () => run.opt.setOptions(o as object, index as number)))) continue;
               ref.opt.setOptions(o as object, index as number);
               assert.equal(run.opt.groupOptions(0).lr, (o as { lr: number }).lr);
               counts.options++;

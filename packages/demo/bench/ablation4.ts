@@ -21,7 +21,7 @@ import { stat } from '../src/demo/summary.js';
 import { createTask, type TaskId } from '../src/demo/tasks.js';
 import { trainRun } from '../src/demo/train.js';
 import { VariantAdam4, type Variant4 } from '../src/demo/variant-adam.js';
-import { copyBandwidth } from './quality4.js';
+import { cpuCopyBandwidthGBs } from '../src/demo/copy-bandwidth.js';
 
 const argv = process.argv.slice(2);
 const arg = (name: string, fallback?: string) => {
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     createdAt: new Date().toISOString(),
     command: `node --import tsx packages/demo/bench/ablation4.ts ${argv.join(' ')}`,
     machine: `${os.cpus()[0]?.model?.trim() ?? 'unknown'} × ${os.availableParallelism()}`,
-    copyBandwidthGBs: Number((copyBandwidth() / 1e9).toFixed(2)),
+    copyBandwidthGBs: Number(cpuCopyBandwidthGBs(64 << 20).toFixed(2)),
     node: process.version,
     tfBackend: backend,
   };

@@ -7,6 +7,7 @@
  */
 import os from 'node:os';
 import { Adam, Adam4bit, Adam8bit, allocFloat32, createWasmKernel, wasmKernelsSupported, type Optimizer } from 'bitopt';
+import { cpuCopyBandwidthGBs } from '../src/demo/copy-bandwidth.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -23,17 +24,6 @@ if (!wasmKernelsSupported()) throw new Error('cpu-4bit: this Node has no WebAsse
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
 /** Copy bandwidth: bytes read plus bytes written per second by a Float32Array.set of 256 MiB. */
-function copyBandwidth(): number {
-  const src = new Float32Array(64 * 2 ** 20).fill(1);
-  const dst = new Float32Array(src.length);
-  const times: number[] = [];
-  for (let r = 0; r < 7; r++) {
-    const t0 = performance.now();
-    dst.set(src);
-    times.push(performance.now() - t0);
-  }
-  return (2 * src.byteLength) / (median(times) / 1e3);
-}
 
 const classes: [string, new (p: Float32Array[], o?: object) => Optimizer][] = [
   ['Adam4bit', Adam4bit as never],
@@ -61,9 +51,9 @@ for (let round = 0; round < rounds; round++) {
     r.times.push(performance.now() - t0);
   }
 }
-const bw = copyBandwidth();
+const bw = cpuCopyBandwidthGBs(64 << 20);
 console.log(`# ${n} params, wasm kernel (${precision}), ${threads} threads, ${rounds} interleaved rounds after 3 warm-up steps`);
-console.log(`# machine: ${os.cpus()[0]?.model ?? 'unknown'} × ${os.availableParallelism()}, Node ${process.version}; copy bandwidth (Float32Array.set, 256 MiB, read+write): ${(bw / 1e9).toFixed(2)} GB/s`);
+console.log(`# machine: ${os.cpus()[0]?.model ?? 'unknown'} × ${os.availableParallelism()}, Node ${process.version}; copy bandwidth (Float32Array.set, 256 MiB, read+write, median of 7): ${bw.toFixed(2)} GB/s`);
 console.log('| optimizer | state B/param | median ms/step | min ms/step | Mparam/s (median) | vs Adam8bit |');
 console.log('|---|---|---|---|---|---|');
 const base = median(runs[1].times);

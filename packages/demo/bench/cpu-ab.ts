@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { cpuCopyBandwidthGBs } from '../src/demo/copy-bandwidth.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -135,18 +136,7 @@ function median(a: number[]): number {
   return [...a].sort((x, y) => x - y)[a.length >> 1];
 }
 
-function copyBandwidth(): number {
-  const a = new Float32Array(16 << 20).fill(1);
-  const b = new Float32Array(a.length);
-  let best = Infinity;
-  for (let i = 0; i < 7; i++) {
-    const t = performance.now();
-    b.set(a);
-    best = Math.min(best, performance.now() - t);
-  }
-  return (2 * a.byteLength) / (best / 1e3) / 1e9;
-}
-console.log(`# ${os.cpus()[0]?.model ?? 'unknown'} × ${os.availableParallelism()}, Node ${process.version}, load ${load0.toFixed(1)} -> ${os.loadavg()[0].toFixed(1)}; copy bandwidth (Float32Array.set 64 MiB, read+write, best of 7): ${copyBandwidth().toFixed(1)} GB/s`);
+console.log(`# ${os.cpus()[0]?.model ?? 'unknown'} × ${os.availableParallelism()}, Node ${process.version}, load ${load0.toFixed(1)} -> ${os.loadavg()[0].toFixed(1)}; copy bandwidth (Float32Array.set 64 MiB, read+write, median of 7): ${cpuCopyBandwidthGBs().toFixed(1)} GB/s`);
 console.log(`# fastest of ${rounds} interleaved rounds, ns per parameter (wasm kernel, float32 precision); Mparam/s = 1000 / ns (per thread count shown)`);
 console.log('| case | before ns/param (fastest / median) | after ns/param (fastest / median) | after / before time (fastest) | after Mparam/s (fastest) |');
 console.log('|---|---:|---:|---:|---:|');

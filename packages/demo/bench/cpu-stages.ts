@@ -10,21 +10,11 @@
  */
 import os from 'node:os';
 import { Adam, Adam4bit, Adam8bit, allocFloat32, createWasmKernel, type Optimizer } from 'bitopt';
+import { cpuCopyBandwidthGBs } from '../src/demo/copy-bandwidth.js';
 
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] ?? 30) || 30;
 type Ctor = new (p: Float32Array[], o?: object) => Optimizer;
 
-function copyBandwidth(): number {
-  const a = new Float32Array(16 << 20).fill(1);
-  const b = new Float32Array(a.length);
-  let best = Infinity;
-  for (let i = 0; i < 7; i++) {
-    const t = performance.now();
-    b.set(a);
-    best = Math.min(best, performance.now() - t);
-  }
-  return (2 * a.byteLength) / (best / 1e3) / 1e9;
-}
 
 function setup(Cls: Ctor, n: number, plain: boolean, kernel: ReturnType<typeof createWasmKernel>, options: object = {}) {
   const p = plain ? new Float32Array(n) : allocFloat32(n);
@@ -73,7 +63,7 @@ for (let r = 0; r < rounds; r++) {
     c.best = Math.min(c.best, ((performance.now() - t) * 1e6) / (reps * c.n));
   }
 }
-console.log(`# ${os.cpus()[0]?.model ?? 'unknown'} × ${os.availableParallelism()}, Node ${process.version}, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; copy bandwidth (Float32Array.set 64 MiB, read+write, best of 7): ${copyBandwidth().toFixed(1)} GB/s`);
+console.log(`# ${os.cpus()[0]?.model ?? 'unknown'} × ${os.availableParallelism()}, Node ${process.version}, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; copy bandwidth (Float32Array.set 64 MiB, read+write, median of 7): ${cpuCopyBandwidthGBs().toFixed(1)} GB/s`);
 console.log(`# fastest of ${rounds} interleaved rounds, ns per parameter (wasm kernel, float32 precision)`);
 console.log('| stage / case | ns/param |');
 console.log('|---|---:|');

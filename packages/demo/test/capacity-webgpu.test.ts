@@ -10,12 +10,11 @@
 /// <reference types="@webgpu/types" />
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { initTf } from '../src/demo/backend.js';
 import { capacityCommand } from '../src/demo/capacity/command.js';
 import { guardGpuMemory, type GpuGuard } from '../src/demo/capacity/gpu-budget.js';
 import { OutOfMemoryError } from '../src/demo/capacity/heap.js';
@@ -23,21 +22,9 @@ import { mlpConfig, mlpShapes, WIDTH_STEP } from '../src/demo/capacity/model.js'
 import type { CapacityResults } from '../src/demo/capacity/run-capacity.js';
 import { count } from '../src/demo/format.js';
 import { tf } from '../src/demo/tf.js';
+import { webgpuSkip } from './helpers/webgpu.js';
 
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
-
-async function webgpuSkip(): Promise<string | false> {
-  try {
-    await initTf('webgpu');
-    return false;
-  } catch (e) {
-    if (/no WebGPU adapter found/.test((e as Error).message)) return (e as Error).message;
-    throw e;
-  }
-}
-const skip = await webgpuSkip();
-if (skip) console.log(`# capacity webgpu tests skipped: ${skip}`);
+const skip = await webgpuSkip('capacity webgpu');
 
 const MiB = 1024 * 1024;
 const BUDGET = 8 * MiB;

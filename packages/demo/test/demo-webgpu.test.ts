@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -15,25 +15,12 @@ import { loadTfjsAdapter } from '../src/demo/adapter.js';
 import { createOptimizerFactory, type OptimizerSpec } from '../src/demo/optimizers.js';
 import type { DemoResults } from '../src/demo/results.js';
 import { mnistTask } from '../src/demo/tasks.js';
-import { initTf } from '../src/demo/backend.js';
 import { tf } from '../src/demo/tf.js';
 import { trainRun, type RunResult } from '../src/demo/train.js';
 import { describeAdapter, webgpuAdapterName } from '../src/demo/webgpu.js';
+import { webgpuSkip } from './helpers/webgpu.js';
 
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
-
-async function webgpuSkip(): Promise<string | false> {
-  try {
-    await initTf('webgpu');
-    return false;
-  } catch (e) {
-    if (/no WebGPU adapter found/.test((e as Error).message)) return (e as Error).message;
-    throw e;
-  }
-}
-const skip = await webgpuSkip();
-if (skip) console.log(`# demo webgpu tests skipped: ${skip}`);
+const skip = await webgpuSkip('demo webgpu');
 const skipRuns = skip;
 
 /** Unpadded bytes of Adam's two states for a tensor of n elements (docs/architecture.md §1.4: 8-bit if n ≥ 4096, blocks of 256). */

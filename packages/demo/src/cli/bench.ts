@@ -17,6 +17,7 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import * as classes from 'bitopt';
 import { allocFloat32, createReferenceKernel, createWasmKernel, RULES, wasmKernelsSupported, type Optimizer } from 'bitopt';
+import { cpuCopyBandwidthGBs } from '../demo/copy-bandwidth.js';
 
 const M = 1 << 20;
 
@@ -111,17 +112,6 @@ function bytesPerParam(rule: string, bits: 8 | 32, blockSize: number): number {
 }
 
 /** Plain JS Float32Array copy (read + write) bandwidth in GB/s, median of 10. */
-function copyBandwidth(n: number): number {
-  const a = new Float32Array(n).fill(1);
-  const b = new Float32Array(n);
-  const times: number[] = [];
-  for (let i = 0; i < 13; i++) {
-    const t = performance.now();
-    b.set(a);
-    times.push(performance.now() - t);
-  }
-  return (8 * n) / (median(times.slice(3)) / 1e3) / 1e9;
-}
 
 function fillRandom(a: Float32Array, scale: number, seed: number): void {
   let s = seed >>> 0 || 1;
@@ -234,7 +224,7 @@ export async function benchCpu(o: CpuBenchOptions, log: (s: string) => void = ()
     // Size by size, everything in one stretch (copy, bitopt, tfjs), so that a busy machine
     // skews the comparisons at one size as little as possible.
     for (const n of o.sizes) {
-      copyGbPerS[n] = copyBandwidth(n);
+      copyGbPerS[n] = cpuCopyBandwidthGBs(n, 10);
       const arrays = {
         plain: [new Float32Array(n), new Float32Array(n)],
         kernel: useWasm ? [allocFloat32(n), allocFloat32(n)] : [new Float32Array(n), new Float32Array(n)],

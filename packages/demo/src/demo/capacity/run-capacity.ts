@@ -13,6 +13,7 @@ import { WASM32_LIMIT } from './heap.js';
 import { FAMILY, mlpConfig, mlpParams } from './model.js';
 import { searchCapacity, type SearchResult } from './search.js';
 import type { CapacityBackend, CapacityOptimizer, Wall } from './trial.js';
+import { cpuCopyBandwidthGBs } from '../copy-bandwidth.js';
 
 export type { Wall } from './trial.js';
 
@@ -54,19 +55,6 @@ export interface CapacityOptions {
   log(line: string): void;
 }
 
-export function copyBandwidthGBs(): number {
-  const n = 16 * 1024 * 1024;
-  const a = new Float32Array(n).fill(1);
-  const b = new Float32Array(n);
-  let best = Infinity;
-  for (let i = 0; i < 5; i++) {
-    const t0 = performance.now();
-    b.set(a);
-    best = Math.min(best, performance.now() - t0);
-  }
-  // A copy reads and writes every byte.
-  return (2 * 4 * n) / (best * 1e6);
-}
 
 /** tf.train.adam keeps nothing in bitopt's memory: its combined wall is its tfjs wall, searched once. */
 function searchesToRun(o: CapacityOptions): { optimizer: CapacityOptimizer; wall: Wall }[] {
@@ -144,7 +132,7 @@ export async function runCapacity(o: CapacityOptions): Promise<CapacityResults> 
     probeSteps,
     tolerance,
     lr,
-    copyGBs: copyBandwidthGBs(),
+    copyGBs: cpuCopyBandwidthGBs(),
     searches,
     wallMs: performance.now() - t0,
   };
