@@ -32,13 +32,13 @@ export type { OptimizerClass } from '../../optim/optimizer.js';
 export interface WebgpuEngineOptions {
   /** Largest storage binding to use (default: the device's maxStorageBufferBindingSize). Tests lower it to force chunking. */
   maxBindingBytes?: number;
-  /** Most workgroups per chunk dispatch (each walks tiles with a stride). Default 2112. */
+  /** Most workgroups per chunk dispatch (each walks tiles with a stride). Default 4224. */
   maxWorkgroups?: number;
   /** Use subgroup operations where the device has them (default true). */
   subgroups?: boolean;
   /** 8-bit kernels: vec4s (4-bit: pairs of vec4s) per thread per tile (1, 2 or 4; default DEFAULT_UNROLL). */
   unroll?: number;
-  /** 8-bit kernels: each thread owns pairs of neighbouring vec4s, as the 4-bit kernels (default DEFAULT_PAIRS). */
+  /** 8-bit kernels: each thread owns pairs of vec4s of one block, as the 4-bit kernels (default true; false: one vec4 per block row). */
   pairs?: boolean;
   /** 8-bit kernels: encode through the exact two-level tables (./code-tables.ts) instead of the log2 estimate (default DEFAULT_EXACT). */
   exactEncode?: boolean;
@@ -107,9 +107,9 @@ const UNIFORM_SLOT = 256;
  * Workgroups per dispatch: enough to fill a large GPU (16 per SM on a 132-SM H100, more than fit at once) while each
  * walks many tiles, so the per-workgroup table load is amortized (H100 sweep in docs/benchmarks.md).
  */
-const DEFAULT_WORKGROUPS = 2112;
+const DEFAULT_WORKGROUPS = 4224; // H200 2026-12-03: 2112 -> 4224 cut 1-5% at 64M (docs/benchmarks.md)
 const DEFAULT_UNROLL = 1;
-const DEFAULT_PAIRS = false;
+const DEFAULT_PAIRS = true; // H200 2026-12-03, with spread pairing: Adam8bit 0.359 -> 0.330 ms at 64M, no rule slower
 const DEFAULT_EXACT = true; // H200 2026-12-02: Adam8bit 0.445 -> 0.365 ms at 64M (docs/benchmarks.md)
 const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 

@@ -7,8 +7,10 @@
  * available) and a workgroup atomicMax on the float bits (non-negative floats order like
  * their bits); one barrier; re-encode and store codes and absmax. Three reduction slots
  * rotate so that a tile needs a single barrier. 4-bit (and 8-bit with `pairs`): each thread
- * owns two neighbouring vec4s per 2048 elements; where a block's threads fit in every subgroup
- * the block absmax is a subgroupShuffleXor butterfly instead: no atomics and no barrier.
+ * owns two vec4s of one block per 2048 elements, spread (lane j of a block's lanes: its vec4s
+ * j and j + P/2, so a warp's accesses are contiguous runs; 4-bit without subgroups: neighbouring
+ * vec4s 2j, 2j + 1); where a block's threads fit in every subgroup the block absmax is a
+ * subgroupShuffleXor butterfly instead: no atomics and no barrier.
  *
  * Buffer layouts (all per tile, so a chunk of whole tiles is one contiguous range per buffer;
  * sized to the tensor, not to whole tiles: see ./layout.ts):
@@ -32,6 +34,20 @@ import { codes4Wgsl } from './codes4.js';
 import { exactCodeWgsl, nearestCodeWgsl, ZERO_CODE } from './tables.js';
 
 export const WORKGROUP = 256;
+
+/**
+ * Profiling cuts, for the device bench only: packages/demo/scripts/bundle-device-bench.mjs
+ * replaces this line with the comma-separated list in BITOPT_WGSL_CUTS, so the library itself
+ * always builds the full kernel. Each cut swaps one piece of the 8-/4-bit update for the
+ * cheapest stand-in that keeps every load and store (the results are wrong, the traffic is not):
+ * decode (unpack4x8unorm instead of the map lookup), encode (pack4x8unorm instead of the
+ * nearest code), reduce (the thread's own max instead of the block's: no atomics, subgroup ops
+ * or barrier), rule (one multiply-add per state), stwrite (no code or absmax stores), coalesce
+ * (paired threads load vec4s 256 apart, as unpaired ones, instead of neighbours), notables (no
+ * table load and barrier at the start), nospread (the pre-2026-12-03 pairing of neighbouring
+ * vec4s, to time it against spread pairing in the same run).
+ */
+const PROFILE_CUTS: readonly string[] = [];
 /** Fixed uniform words before the rule's own: n, numTiles, partialBase, partialCount, useTrust, gradScale, lr, maxUnorm, percentile. */
 export const FIXED_UNIFORMS = 9;
 /** Percentile-clipping buffer (float32 words): [0] gradient scale, [1] count (u32), history at 4..103, norm partials from 104. */
@@ -44,7 +60,7 @@ export interface KernelShape {
   states: readonly StateSign[];
   /** Use subgroupMax for block absmax (only when a subgroup never spans two blocks). */
   subgroups: boolean;
-  /** 8-bit: each thread owns two neighbouring vec4s per 2048 elements (as 4-bit; same buffer layout). */
+  /** 8-bit: each thread owns two vec4s of one block per 2048 elements (as 4-bit; same buffer layout). */
   pairs?: boolean;
   /** 8-bit: encode through the exact tables (./code-tables.ts) instead of the log2 estimate. */
   exact?: boolean;
@@ -101,21 +117,30 @@ export function fusedKernel(rule: WgslRule, shape: KernelShape, pass: Pass): str
   const tile = tileSize(shape);
   const R = tile / 1024; // vec4s per thread per tile
   // A group: the vec4s of a thread that share a block and its absmax reduction. Paired (4-bit,
-  // or 8-bit with `pairs`): two neighbouring vec4s, 8 elements (one 4-bit word, two 8-bit words).
+  // or 8-bit with `pairs`): two vec4s of one block, 8 elements (one 4-bit word, two 8-bit words).
   const paired = four || (eight && shape.pairs === true);
   const perThread = paired ? 8 : 4;
   const G = paired ? R / 2 : R;
   const unit = (r: number) => (paired ? r >> 1 : r);
+  // Spread pairing: inside a span (a block, or a 2048-element row of a larger one) lane j owns
+  // vec4s j and j + P/2 instead of 2j and 2j + 1, so each load and store of a warp covers whole
+  // contiguous runs. A 4-bit word (two neighbouring vec4s) then has its halves on lanes j and
+  // j ^ 1, exchanged by one subgroupShuffleXor, so 4-bit spreads only with subgroups.
+  const span = Math.min(shape.blockSize, 2048);
+  const P = span / 4; // vec4s per span
+  const LS = span / 8; // lanes per span
   const BS = shape.blockSize;
   const BPT = blocksPerTile(shape);
   const trustRule = rule.direction !== undefined;
   if (pass === 'norm' && !trustRule) throw new Error('webgpu: norm pass for a rule without a trust ratio');
   const norm = pass === 'norm';
   const rw = norm ? 'read' : 'read_write';
-  const shuffle = quant && !norm && shape.shuffle === true;
+  const cut = (c: string) => quant && !norm && PROFILE_CUTS.includes(c);
+  const shuffle = quant && !norm && shape.shuffle === true && !cut('reduce');
   if (shuffle && !shape.subgroups) throw new Error('webgpu: the subgroup butterfly needs subgroups');
-  const useSub = quant && !norm && shape.subgroups && !shuffle;
-  const atomics = quant && !norm && !shuffle;
+  const useSub = quant && !norm && shape.subgroups && !shuffle && !cut('reduce');
+  const atomics = quant && !norm && !shuffle && !cut('reduce');
+  const spread = paired && !norm && !cut('nospread') && (eight || useSub || shuffle);
   const ks = [...Array(S).keys()];
   const rs = [...Array(R).keys()];
   const gs = [...Array(G).keys()];
@@ -144,12 +169,17 @@ export function fusedKernel(rule: WgslRule, shape: KernelShape, pass: Pass): str
   const stIndex = (k: number, r: number) => {
     if (!quant) return `tile * ${S * 256}u + ${k}u * stride + sl`;
     const g = four ? r : unit(r);
+    if (spread && eight) return `(blk${g} * ${S}u + ${k}u) * ${BS / 4}u + sb${g} / 4u + sj + ${(r & 1) * (P / 2)}u`;
     const word = four ? `word${g}` : paired ? `word${g} * 2u + ${r & 1}u` : `word${g}`;
     return `(blk${g} * ${S}u + ${k}u) * ${BS / (four ? 8 : 4)}u + ${word}`;
   };
-  // The r-th vec4 of this thread in the tile: paired threads own neighbouring vec4s.
+  // 4-bit spread: word h (0, 1) of group g, holding this lane's vec4 2g + h and its neighbour's.
+  const st4Index = (k: number, g: number, h: number) => `(blk${g} * ${S}u + ${k}u) * ${BS / 8}u + sb${g} / 8u + (sj >> 1u) + ${h * (P / 4)}u`;
+  // The r-th vec4 of this thread in the tile: spread pairs (above), else neighbouring vec4s
+  // (4-bit without subgroups) or one vec4 per 1024-element row (unpaired 8-bit).
   const vecIndex = (r: number) =>
-    paired ? `tile * ${tile / 4}u + ${(r >> 1) * 512 + (r & 1)}u + 2u * lid` : `tile * ${tile / 4}u + ${r * 256}u + lid`;
+    spread ? `tile * ${tile / 4}u + ${(r >> 1) * 512 + (r & 1) * (P / 2)}u + sp * ${P}u + sj` :
+    paired && cut('coalesce') ? `tile * ${tile / 4}u + ${(r >> 1) * 512 + (r & 1) * 256}u + lid` : paired ? `tile * ${tile / 4}u + ${(r >> 1) * 512 + (r & 1)}u + 2u * lid` : `tile * ${tile / 4}u + ${r * 256}u + lid`;
 
   // 4-bit: each word (8 codes) is loaded once for its two vec4s.
   const words4 = four
@@ -158,7 +188,8 @@ export function fusedKernel(rule: WgslRule, shape: KernelShape, pass: Pass): str
           ks
             .map((k) => `    var w${k}_${g} = 0u; // a missing block reads as a zero-filled buffer: state 0
     var a${k}_${g} = 0.0;
-    if (inBlk${g}) { w${k}_${g} = st[${stIndex(k, g)}]; a${k}_${g} = absmax[blk${g} * ${S}u + ${k}u]; }`)
+    ${spread ? `var w${k}_${g}b = 0u;
+    ` : ''}if (inBlk${g}) { ${spread ? `w${k}_${g} = st[${st4Index(k, g, 0)}]; w${k}_${g}b = st[${st4Index(k, g, 1)}];` : `w${k}_${g} = st[${stIndex(k, g)}];`} a${k}_${g} = absmax[blk${g} * ${S}u + ${k}u]; }`)
             .join('\n'),
         )
         .join('\n')
@@ -170,6 +201,8 @@ export function fusedKernel(rule: WgslRule, shape: KernelShape, pass: Pass): str
         .map((k) => {
           if (four) {
             const fn = shape.states[k] === 'signed' ? 'decode4s' : 'decode4u';
+            if (cut('decode')) return `    var s${k} = unpack4x8unorm(w${k}_${unit(r)} >> ${16 * (r & 1)}u) * a${k}_${unit(r)};`;
+            if (spread) return `    var s${k} = ${fn}(w${k}_${unit(r)}${r & 1 ? 'b' : ''} >> hs, a${k}_${unit(r)});`;
             return `    var s${k} = ${fn}(w${k}_${unit(r)} >> ${16 * (r & 1)}u, a${k}_${unit(r)});`;
           }
           return eight
@@ -177,8 +210,8 @@ export function fusedKernel(rule: WgslRule, shape: KernelShape, pass: Pass): str
     var a${k} = 0.0;
     if (inBlk${unit(r)}) { w${k} = st[${stIndex(k, r)}]; a${k} = absmax[blk${unit(r)} * ${S}u + ${k}u]; }
     w${k} ^= ${zeroXor(k)}u;
-    var s${k} = vec4<f32>(tMap[${mapBase(k)}u + (w${k} & 255u)], tMap[${mapBase(k)}u + ((w${k} >> 8u) & 255u)],
-                          tMap[${mapBase(k)}u + ((w${k} >> 16u) & 255u)], tMap[${mapBase(k)}u + (w${k} >> 24u)]) * a${k};`
+    ${cut('decode') ? `var s${k} = unpack4x8unorm(w${k}) * a${k};` : `var s${k} = vec4<f32>(tMap[${mapBase(k)}u + (w${k} & 255u)], tMap[${mapBase(k)}u + ((w${k} >> 8u) & 255u)],
+                          tMap[${mapBase(k)}u + ((w${k} >> 16u) & 255u)], tMap[${mapBase(k)}u + (w${k} >> 24u)]) * a${k};`}`
             : `    var s${k} = st[${stIndex(k, r)}];`;
         })
         .join('\n');
@@ -188,7 +221,7 @@ export function fusedKernel(rule: WgslRule, shape: KernelShape, pass: Pass): str
     let dm = select(dir, vec4<f32>(0.0), bad);
     psq += dot(pm, pm);
     usq += dot(dm, dm);`
-        : `${trustRule ? `${rule.direction}\n    ${rule.apply}` : rule.element}
+        : `${trustRule ? `${rule.direction}\n    ${rule.apply}` : cut('rule') ? `${ks.map((k) => `  s${k} = s${k} * 0.5 + g;`).join('\n')}\n  np = p - u.lr * s0;` : rule.element}
 ${ks.map((k) => `    s${k} = select(s${k}, vec4<f32>(0.0), bad);`).join('\n')}
     if (inb) {
       param[v4] = select(np, p, bad);
@@ -234,7 +267,9 @@ ${kg
     if (lid < ${BPT * S}u) { atomicStore(&red[((iter + 1u) % 3u) * ${BPT * S}u + lid], 0u); }`
     : '';
   const blockMax = (k: number, g: number) =>
-    shuffle
+    cut('reduce')
+      ? `      let am = min(${partMax(k, g)}, F32_MAX);`
+      : shuffle
       ? `${butterfly(k, g)}
       let am = min(m, F32_MAX);`
       : `      let am = min(bitcast<f32>(atomicLoad(&red[rset + lb${g} * ${S}u + ${k}u])), F32_MAX);`;
@@ -245,19 +280,27 @@ ${kg
       : shape.states[k] === 'signed' ? `encodeSigned(${x}.${c})` : `encodeUnsigned(${x}.${c}, ns${k}_${r}.${c})`;
   const enc4 = (k: number, x: string, v: string) => (shape.states[k] === 'signed' ? `encode4s(${x}, ${v})` : `encode4u(${x})`);
   const word8 = (k: number, r: number, x: string) =>
-    ['x', 'y', 'z', 'w'].map((c, i) => (i === 0 ? enc8(k, r, x, c) : `(${enc8(k, r, x, c)} << ${8 * i}u)`)).join(' | ');
+    cut('encode') ? `pack4x8unorm(${x} * 0.5 + 0.5)` : ['x', 'y', 'z', 'w'].map((c, i) => (i === 0 ? enc8(k, r, x, c) : `(${enc8(k, r, x, c)} << ${8 * i}u)`)).join(' | ');
+  const noStore = cut('stwrite') ? ' && u.lr == 1234.5' : ''; // never true in the bench: keeps the encode live
   const encodeUnit = (k: number, g: number) => {
     const rv = paired ? [2 * g, 2 * g + 1] : [g];
     const vs = rv.map((r) => `ns${k}_${r}`);
     const xs = vs.map((_, i) => `x${i}`);
-    const stores = four
-      ? `      if (inBlk${g}) { st[${stIndex(k, g)}] = pack8x4(${enc4(k, 'x0', vs[0])}, ${enc4(k, 'x1', vs[1])}); }`
-      : rv.map((r, i) => `      if (inBlk${g}) { st[${stIndex(k, r)}] = (${word8(k, r, xs[i])}) ^ ${zeroXor(k)}u; }`).join('\n');
+    const stores = four && spread
+      ? `      let c0 = pack8x4(${enc4(k, 'x0', vs[0])}, vec4<u32>(0u));
+      let c1 = pack8x4(${enc4(k, 'x1', vs[1])}, vec4<u32>(0u));
+      // Even lanes write word 0 (their low half, the odd neighbour's as high), odd lanes word 1.
+      let recv = subgroupShuffleXor(select(c1, c0, odd), 1u);
+      let wd = select(c0 | (recv << 16u), recv | (c1 << 16u), odd);
+      if (inBlk${g}${noStore}) { st[select(${st4Index(k, g, 0)}, ${st4Index(k, g, 1)}, odd)] = wd; }`
+      : four
+      ? `      if (inBlk${g}${noStore}) { st[${stIndex(k, g)}] = ${cut('encode') ? 'pack4x8unorm(x0 * 0.5 + 0.5) ^ pack4x8unorm(x1 * 0.5 + 0.5)' : `pack8x4(${enc4(k, 'x0', vs[0])}, ${enc4(k, 'x1', vs[1])})`}; }`
+      : rv.map((r, i) => `      if (inBlk${g}${noStore}) { st[${stIndex(k, r)}] = (${word8(k, r, xs[i])}) ^ ${zeroXor(k)}u; }`).join('\n');
     return `    {
       // A state that overflowed float32 saturates at the largest float32, as the CPU stores do,
       // so the block keeps a finite absmax (and its infinite elements encode as ±1).
 ${blockMax(k, g)}
-      if (inBlk${g} && word${g} == 0u) { absmax[blk${g} * ${S}u + ${k}u] = am; }
+      if (inBlk${g} && ${spread ? `first${g}` : `word${g} == 0u`}${noStore}) { absmax[blk${g} * ${S}u + ${k}u] = am; }
       // One reciprocal per block; an all-zero block (am 0) encodes 0. Past 2^120 the reciprocal
       // would be denormal (flushed to 0 on GPUs): that rare block scales both factors by 2^8.
 ${xs.map((x) => `      var ${x}: vec4<f32>;`).join('\n')}
@@ -291,7 +334,7 @@ fn main(${builtins.join(', ')}) {
   let lid = lid3.x;
   let wid = wid3.x;
   let nwg = nwg3.x;
-${eight ? '  loadTables(lid);\n  workgroupBarrier();' : four ? '  loadTables4(lid);\n  workgroupBarrier();' : ''}
+${cut('notables') ? (eight ? '  _ = tables[0]; // keeps the binding in the layout' : '') : eight ? '  loadTables(lid);\n  workgroupBarrier();' : four ? '  loadTables4(lid);\n  workgroupBarrier();' : ''}
   let nV4 = (u.n + 3u) / 4u;
 ${quant ? `  let nBlk = (u.n + ${BS - 1}u) / ${BS}u;` : ''}
   let gradScale = ${shape.clip ? `clipBuf[${CLIP.scale}]` : 'u.gradScale'};
@@ -301,7 +344,13 @@ ${norm ? '  var psq = 0.0;\n  var usq = 0.0;' : ''}
   for (var tile = wid; tile < u.numTiles; tile += nwg) {
 ${atomics ? `    let rset = (iter % 3u) * ${BPT * S}u;` : ''}
     iter += 1u;
-${quant ? gs.map((g) => `    let lb${g} = (${g * unitTile}u + ${perThread}u * lid) / ${BS}u;\n    let word${g} = ((${g * unitTile}u + ${perThread}u * lid) % ${BS}u) / ${perThread}u;\n    let blk${g} = tile * ${BPT}u + lb${g};\n    let inBlk${g} = blk${g} < nBlk;`).join('\n') : '    let stride = min(256u, nV4 - tile * 256u);'}
+${spread ? `    let sj = lid % ${LS}u;
+    let sp = lid / ${LS}u;
+${four ? `    let hs = 16u * (sj & 1u);
+    let odd = (sj & 1u) == 1u;
+` : ''}${gs.map((g) => `    let sb${g} = (${g * unitTile}u + sp * ${span}u) % ${BS}u;
+    let first${g} = sj == 0u && sb${g} == 0u;
+`).join('')}` : ''}${quant ? gs.map((g) => `    let lb${g} = (${g * unitTile}u + ${perThread}u * lid) / ${BS}u;\n    let word${g} = ((${g * unitTile}u + ${perThread}u * lid) % ${BS}u) / ${perThread}u;\n    let blk${g} = tile * ${BPT}u + lb${g};\n    let inBlk${g} = blk${g} < nBlk;`).join('\n') : '    let stride = min(256u, nV4 - tile * 256u);'}
 ${regs}
 ${words4}
 ${perVec}
