@@ -13,21 +13,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Adam8bit, AdEMAMix, createReferenceKernel, LAMB8bit, Lion8bit, serializeStateDict, type Optimizer } from '../src/index.js';
 import { allocFloat32, createWasmKernel, wasmKernelsSupported } from '../src/kernels/cpu/index.js';
 import { KernelMemoryError, wasmRuntime } from '../src/kernels/cpu/wasm-runtime.js';
 import { rng } from './helpers/float64-rules.js';
+import { gcFunction, settleKernelMemory } from './helpers/gc.js';
 
 const skip = !wasmKernelsSupported() && 'WebAssembly SIMD + shared memory unavailable';
 const MiB = 1 << 20;
 
-/** V8's gc(), made callable without --expose-gc on the command line. */
-function gcFunction(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
 
 /** Collects until `ref` is cleared and the finalizers have had their turns. */
 async function collect(ref: WeakRef<object>): Promise<void> {
@@ -39,20 +33,6 @@ async function collect(ref: WeakRef<object>): Promise<void> {
   assert.equal(ref.deref(), undefined, 'the dropped array was garbage-collected (otherwise this test proves nothing)');
 }
 
-/** Collects until the kernel memory in use stops changing (earlier tests' garbage released). */
-async function settle(): Promise<number> {
-  const gc = gcFunction();
-  const rt = wasmRuntime();
-  let last = -1;
-  for (let i = 0; i < 40 && rt.bytesInUse !== last; i++) {
-    last = rt.bytesInUse;
-    for (let k = 0; k < 3; k++) {
-      gc();
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-  return rt.bytesInUse;
-}
 
 function filled(n: number, seed: number, scale = 1): Float32Array {
   const r = rng(seed);
@@ -185,7 +165,7 @@ describe('invariant 2: kernel memory is never reused while referenced', { skip }
 
   it('allocFloat32 memory is released once neither the array nor its subarrays are referenced', async () => {
     const rt = wasmRuntime();
-    const before = await settle();
+    const before = await settleKernelMemory();
     let ref!: WeakRef<Float32Array>;
     let sub: Float32Array | null = (() => {
       const base = allocFloat32(MiB);
@@ -199,7 +179,7 @@ describe('invariant 2: kernel memory is never reused while referenced', { skip }
     assert.ok(allocated(), 'kept while the subarray lives');
     sub = null;
     await collect(ref);
-    await settle();
+    await settleKernelMemory();
     assert.equal(allocated(), false, 'the region is released');
     assert.ok(rt.bytesInUse <= before, 'released');
   });
@@ -211,7 +191,7 @@ describe('bounded staging: plain arrays cost the state plus a constant of kernel
 
   it(`8-bit Adam, one 4M-element plain parameter: kernel memory grows by the state + at most ${CONSTANT / MiB} MiB`, async () => {
     const rt = wasmRuntime();
-    const before = await settle();
+    const before = await settleKernelMemory();
     const n = 4 * MiB;
     const p = filled(n, 50);
     const opt = new Adam8bit([p]);

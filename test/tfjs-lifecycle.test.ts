@@ -10,28 +10,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import fc from 'fast-check';
 import * as bitopt from '../src/tfjs/index.js';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { wasmKernelsSupported, wasmRuntime } from '../src/kernels/cpu/wasm-runtime.js';
+import { wasmKernelsSupported } from '../src/kernels/cpu/wasm-runtime.js';
+import { settleKernelMemory } from './helpers/gc.js';
 
-/**
- * The WebAssembly kernel's memory in use once garbage is collected: placed states are released
- * when the optimizer drops them and they are collected (src/kernels/cpu/wasm-codecs.ts).
- */
-async function settleKernelMemory(): Promise<number> {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  const rt = wasmRuntime();
-  let last = -1;
-  for (let i = 0; i < 40 && rt.bytesInUse !== last; i++) {
-    last = rt.bytesInUse;
-    for (let k = 0; k < 3; k++) {
-      gc();
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-  return rt.bytesInUse;
-}
 
 describe('tfjs adapter lifecycle', () => {
   before(async () => {
