@@ -7,12 +7,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as bitopt from '../src/index.js';
-import { Blockwise4State, createReferenceKernel, RULES, type Optimizer, type StateStore, type UpdateJob } from '../src/index.js';
+import { Blockwise4State, createReferenceKernel, RULES, type Optimizer, type StateStore } from '../src/index.js';
 import { codeAt } from '../src/codecs/index.js';
 import { createWasmKernel, wasmKernelsSupported } from '../src/kernels/cpu/index.js';
-import { defaultOptions } from '../src/optim/options.js';
-import { createState } from '../src/optim/state.js';
 import { randn, rng, type RefHyper } from './helpers/float64-rules.js';
+import { referenceAndKernel, wide } from './helpers/kernel-cases.js';
 import { initUnfused4, unfusedStep4 } from './helpers/unfused4bit.js';
 
 type Ctor = new (params: Float32Array[], options?: Record<string, unknown>) => Optimizer;
@@ -124,23 +123,6 @@ describe('Adam4bit trajectory stays close to float32 Adam', () => {
   }
 });
 
-/** Values over many orders of magnitude, both signs, some exact zeros. */
-function wide(n: number, rand: () => number, scale: number): Float32Array {
-  return Float32Array.from({ length: n }, () => (rand() < 0.03 ? 0 : (rand() < 0.5 ? -1 : 1) * scale * 10 ** (-8 * rand() ** 2)));
-}
-
-function randomStates4(rule: string, n: number, blockSize: number, rand: () => number): Blockwise4State[] {
-  return RULES[rule].states.map((sign, k) => {
-    const s = createState('blockwise4', sign, n, blockSize) as Blockwise4State;
-    const v = wide(n, rand, k === 1 ? 1e-3 : 1e-2);
-    if (sign === 'unsigned') v.forEach((x, i) => (v[i] = Math.abs(x)));
-    v.fill(0, blockSize, Math.min(n, 2 * blockSize)); // block 1 all-zero
-    for (let start = 0; start < n; start += blockSize) s.store(start, Math.min(blockSize, n - start), v.slice(start, start + blockSize));
-    return s;
-  });
-}
-
-const clone = (s: Blockwise4State) => new Blockwise4State(s.sign, s.blockSize, s.map, s.codes.slice(), s.absmax.slice(), s.length);
 
 function sameBits(a: Float32Array, b: Float32Array, label: string): void {
   const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
@@ -161,24 +143,8 @@ function sameStates(a: StateStore[], b: StateStore[], label: string): void {
 }
 
 function runBoth(rule: string, n: number, blockSize: number, t: number, wasm: bitopt.CpuKernel, seed: number) {
-  const r = RULES[rule];
-  const rand = rng(seed);
-  const param = wide(n, rand, 1);
-  const grad = wide(n, rand, 0.1);
-  for (const i of [3, 200, n - 1]) grad[i] = [NaN, Infinity, -Infinity][i % 3];
-  if (rule === 'adam' || rule === 'adagrad') grad[10] = 3e30; // g² overflows float32: saturation
-  const states = randomStates4(rule, n, blockSize, rand);
-  const h = { ...defaultOptions(r), lr: 1e-2, weightDecay: 1e-3 };
-  const job = (s: StateStore[]): UpdateJob => ({ rule: r, param: param.slice(), grad, states: s, coefficients: r.coefficients(h, t), gradScale: t === 4 ? 0.37 : 1, blockSize });
-  const ref = job(states.map(clone));
-  const got = job(states.map(clone));
-  if (r.usesTrustRatio) {
-    ref.coefficients.trust = 0.5;
-    got.coefficients.trust = 0.5;
-  }
-  createReferenceKernel().update(ref);
-  wasm.update(got);
-  return { ref, got, param };
+  const overflow = rule === 'adam' || rule === 'adagrad';
+  return referenceAndKernel(rule, { bits: 4, n, blockSize, t, gradScale: t === 4 ? 0.37 : 1, nonFiniteAt: [3, 200, n - 1], zeroBlock: 1, overflow }, wasm, seed);
 }
 
 describe('WebAssembly kernel, 4-bit states, vs the reference kernel', { skip: !wasmKernelsSupported() && 'WebAssembly SIMD/threads unavailable' }, () => {

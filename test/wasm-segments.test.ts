@@ -7,58 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Blockwise4State, Blockwise8State, createReferenceKernel, RULES, type CpuKernel, type StateStore, type UpdateJob } from '../src/index.js';
+import { RULES, type CpuKernel } from '../src/index.js';
 import { createWasmKernel, wasmKernelsSupported } from '../src/kernels/cpu/index.js';
-import { defaultOptions } from '../src/optim/options.js';
-import { createState } from '../src/optim/state.js';
-import { rng } from './helpers/float64-rules.js';
-
-type Blockwise = Blockwise8State | Blockwise4State;
-
-/** Values over many orders of magnitude, both signs, some exact zeros. */
-function wide(n: number, rand: () => number, scale: number): Float32Array {
-  return Float32Array.from({ length: n }, () => (rand() < 0.03 ? 0 : (rand() < 0.5 ? -1 : 1) * scale * 10 ** (-8 * rand() ** 2)));
-}
-
-function randomStates(rule: string, bits: 8 | 4, n: number, blockSize: number, rand: () => number): Blockwise[] {
-  return RULES[rule].states.map((sign, k) => {
-    const s = createState(bits === 8 ? 'blockwise8' : 'blockwise4', sign, n, blockSize) as Blockwise;
-    const v = wide(n, rand, k === 1 ? 1e-3 : 1e-2);
-    if (sign === 'unsigned') v.forEach((x, i) => (v[i] = Math.abs(x)));
-    v.fill(0, 5 * blockSize, 6 * blockSize); // block 5 all-zero
-    for (let start = 0; start < n; start += blockSize) s.store(start, Math.min(blockSize, n - start), v.slice(start, start + blockSize));
-    return s;
-  });
-}
-
-function clone(s: Blockwise): Blockwise {
-  return s instanceof Blockwise8State
-    ? new Blockwise8State(s.sign, s.blockSize, s.map, s.codes.slice(), s.absmax.slice())
-    : new Blockwise4State(s.sign, s.blockSize, s.map, s.codes.slice(), s.absmax.slice(), s.length);
-}
+import { referenceAndKernel, type Blockwise } from './helpers/kernel-cases.js';
 
 function firstDifference(a: Uint8Array | Uint32Array, b: Uint8Array | Uint32Array): number {
   return a.findIndex((v, j) => v !== b[j]);
 }
 
 function run(rule: string, bits: 8 | 4, n: number, blockSize: number, kernel: CpuKernel, seed: number) {
-  const r = RULES[rule];
-  const rand = rng(seed);
-  const param = wide(n, rand, 1);
-  const grad = wide(n, rand, 0.1);
-  for (const i of [3, 7000, n - 1]) grad[i] = [NaN, Infinity, -Infinity][i % 3];
-  const states = randomStates(rule, bits, n, blockSize, rand);
-  const h = { ...defaultOptions(r), lr: 1e-2, weightDecay: 1e-3 };
-  const job = (s: StateStore[]): UpdateJob => ({ rule: r, param: param.slice(), grad, states: s, coefficients: r.coefficients(h, 3), gradScale: 1, blockSize });
-  const ref = job(states.map(clone));
-  const got = job(states.map(clone));
-  if (r.usesTrustRatio) {
-    ref.coefficients.trust = 0.5;
-    got.coefficients.trust = 0.5;
-  }
-  createReferenceKernel().update(ref);
-  kernel.update(got);
-  return { ref, got, param };
+  return referenceAndKernel(rule, { bits, n, blockSize, t: 3, nonFiniteAt: [3, 7000, n - 1], zeroBlock: 5 }, kernel, seed);
 }
 
 describe('WebAssembly kernel, float32 precision, runs of blocks', { skip: !wasmKernelsSupported() && 'WebAssembly SIMD/threads unavailable' }, () => {
