@@ -23,8 +23,6 @@ if (!wasmKernelsSupported()) throw new Error('cpu-4bit: this Node has no WebAsse
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
-/** Copy bandwidth: bytes read plus bytes written per second by a Float32Array.set of 256 MiB. */
-
 const classes: [string, new (p: Float32Array[], o?: object) => Optimizer][] = [
   ['Adam4bit', Adam4bit as never],
   ['Adam8bit', Adam8bit as never],

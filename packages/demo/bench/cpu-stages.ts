@@ -15,7 +15,6 @@ import { cpuCopyBandwidthGBs } from '../src/demo/copy-bandwidth.js';
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] ?? 30) || 30;
 type Ctor = new (p: Float32Array[], o?: object) => Optimizer;
 
-
 function setup(Cls: Ctor, n: number, plain: boolean, kernel: ReturnType<typeof createWasmKernel>, options: object = {}) {
   const p = plain ? new Float32Array(n) : allocFloat32(n);
   const g = plain ? new Float32Array(n) : allocFloat32(n);

@@ -48,8 +48,6 @@ function classFactory(name: string): OptimizerFactory {
   return (spec, model) => coreClassOptimizer(name, spec, model, name.endsWith('4bit') ? { allow4bitWithoutParity: true } : {});
 }
 
-/** Copy bandwidth (read + write) of a 256 MiB Float32Array.set, median of 7. */
-
 /** Mean ± sample std per (task, family, bits, lrScale), and the relative gap to the 32-bit twin. */
 export function summarize(rows: QualityRow[]): string {
   const keys = [...new Set(rows.map((r) => `${r.task}|${r.family}|${r.lrScale}|${r.bits}`))];

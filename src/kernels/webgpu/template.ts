@@ -201,9 +201,9 @@ export function fusedKernel(rule: WgslRule, shape: KernelShape, pass: Pass): str
         .map((k) => {
           if (four) {
             const fn = shape.states[k] === 'signed' ? 'decode4s' : 'decode4u';
-            if (cut('decode')) return `    var s${k} = unpack4x8unorm(w${k}_${unit(r)} >> ${16 * (r & 1)}u) * a${k}_${unit(r)};`;
-            if (spread) return `    var s${k} = ${fn}(w${k}_${unit(r)}${r & 1 ? 'b' : ''} >> hs, a${k}_${unit(r)});`;
-            return `    var s${k} = ${fn}(w${k}_${unit(r)} >> ${16 * (r & 1)}u, a${k}_${unit(r)});`;
+            const word = spread ? `w${k}_${unit(r)}${r & 1 ? 'b' : ''} >> hs` : `w${k}_${unit(r)} >> ${16 * (r & 1)}u`;
+            if (cut('decode')) return `    var s${k} = unpack4x8unorm(${word}) * a${k}_${unit(r)};`;
+            return `    var s${k} = ${fn}(${word}, a${k}_${unit(r)});`;
           }
           return eight
             ? `    var w${k} = 0u; // a missing block reads as a zero-filled buffer: state 0
@@ -287,8 +287,8 @@ ${kg
     const vs = rv.map((r) => `ns${k}_${r}`);
     const xs = vs.map((_, i) => `x${i}`);
     const stores = four && spread
-      ? `      let c0 = pack8x4(${enc4(k, 'x0', vs[0])}, vec4<u32>(0u));
-      let c1 = pack8x4(${enc4(k, 'x1', vs[1])}, vec4<u32>(0u));
+      ? `      let c0 = ${cut('encode') ? 'pack4x8unorm(x0 * 0.5 + 0.5) & 0xffffu' : `pack8x4(${enc4(k, 'x0', vs[0])}, vec4<u32>(0u))`};
+      let c1 = ${cut('encode') ? 'pack4x8unorm(x1 * 0.5 + 0.5) & 0xffffu' : `pack8x4(${enc4(k, 'x1', vs[1])}, vec4<u32>(0u))`};
       // Even lanes write word 0 (their low half, the odd neighbour's as high), odd lanes word 1.
       let recv = subgroupShuffleXor(select(c1, c0, odd), 1u);
       let wd = select(c0 | (recv << 16u), recv | (c1 << 16u), odd);

@@ -31,7 +31,7 @@ export interface CapacityResults {
   /** Bisection stopped when the failing size was within this factor of the one that trained. */
   tolerance: number;
   lr: number;
-  /** Copy bandwidth of this machine (a 64 MiB Float32Array `set`, best of 5), GB/s: the scale for the step times. */
+  /** Copy bandwidth of this machine (a 64 MiB Float32Array `set`, median of 7: ../copy-bandwidth.ts), GB/s: the scale for the step times. */
   copyGBs: number;
   searches: SearchResult[];
   wallMs: number;
@@ -54,7 +54,6 @@ export interface CapacityOptions {
   command: string;
   log(line: string): void;
 }
-
 
 /** tf.train.adam keeps nothing in bitopt's memory: its combined wall is its tfjs wall, searched once. */
 function searchesToRun(o: CapacityOptions): { optimizer: CapacityOptimizer; wall: Wall }[] {
