@@ -8,7 +8,7 @@
  *   16x is exact and so is 16x - 1.5 where it matters (x >= 3/32: both terms are multiples of
  *   16x's ulp), and ceil(t - 1/2) is round-half-down, the reference's tie rule.
  * - Signed (the dynamic map, symmetric but for 1.0, which has no negative twin): the nearest
- *   magnitude q in {0, m1..m7, 1} is the number of thresholds below |x|. A threshold is the
+ *   magnitude q in {0, m1..m7, 1} is the number of thresholds below |x| (found by a binary search). A threshold is the
  *   midpoint of two neighbouring magnitudes rounded DOWN to float32, so |x| > t is exactly
  *   |x| > midpoint. For a negative value the tie goes to the larger magnitude (the lower code),
  *   so where the midpoint is a float32 the threshold is its predecessor (|x| > pred ⇔ |x| >= mid).
@@ -54,10 +54,8 @@ export function codes4Wgsl(): string {
   const unsigned = stateMap4('unsigned');
   for (let i = 0; i < 16; i++) if (unsigned[i] !== (i + 1) / 16) throw new Error('webgpu: the 4-bit unsigned map is not (i + 1) / 16');
   const { pos, neg } = signedThresholds4();
-  const terms = pos.map((t, i) => {
-    const th = t === neg[i] ? `vec4<f32>(${lit(t)})` : `select(vec4<f32>(${lit(t)}), vec4<f32>(${lit(neg[i])}), neg)`;
-    return `vec4<u32>(a > ${th})`;
-  });
+  // Threshold i for this lane's sign (one select only where the two lists differ).
+  const th = (i: number) => (pos[i] === neg[i] ? `vec4<f32>(${lit(pos[i])})` : `select(vec4<f32>(${lit(pos[i])}), vec4<f32>(${lit(neg[i])}), neg)`);
   return /* wgsl */ `
 const MAP4 = array<f32, 16>(${Array.from(map, lit).join(', ')});
 var<workgroup> tMap4: array<f32, 16>;
@@ -74,10 +72,16 @@ fn decode4u(c: u32, am: f32) -> vec4<f32> {
   return (vec4<f32>(q) + 1.0) * (am * 0.0625);
 }
 // x: values divided by absmax; v: the values before (their sign picks the tie rule and the nudge).
+// The count of thresholds below |x| by a binary search over t0..t6 (three compares: 4·c1 + 2·c2 + c3
+// thresholds of the seven) plus t7 (above t6, so it can only add to a count of 7): four compares
+// where counting took eight.
 fn encode4s(x: vec4<f32>, v: vec4<f32>) -> vec4<u32> {
   let a = abs(x);
   let neg = bitcast<vec4<u32>>(v) > vec4<u32>(0x80000000u);
-  let q = ${terms.join('\n    + ')};
+  let c1 = a > ${th(3)};
+  let c2 = a > select(${th(1)}, ${th(5)}, c1);
+  let c3 = a > select(select(${th(0)}, ${th(2)}, c2), select(${th(4)}, ${th(6)}, c2), c1);
+  let q = select(vec4<u32>(0u), vec4<u32>(4u), c1) + select(vec4<u32>(0u), vec4<u32>(2u), c2) + vec4<u32>(c3) + vec4<u32>(a > ${th(7)});
   return select(vec4<u32>(7u) + q, vec4<u32>(7u) - clamp(q, vec4<u32>(1u), vec4<u32>(7u)), neg);
 }
 fn encode4u(x: vec4<f32>) -> vec4<u32> {
