@@ -72,9 +72,8 @@ fn decode4u(c: u32, am: f32) -> vec4<f32> {
   return (vec4<f32>(q) + 1.0) * (am * 0.0625);
 }
 // x: values divided by absmax; v: the values before (their sign picks the tie rule and the nudge).
-// The count of thresholds below |x| by a binary search over t0..t6 (three compares: 4·c1 + 2·c2 + c3
-// thresholds of the seven) plus t7 (above t6, so it can only add to a count of 7): four compares
-// where counting took eight.
+// q = how many thresholds lie below |x|. A binary search over t0..t6 finds 4·c1 + 2·c2 + c3 of
+// them; t7 lies above t6, so it can only raise a count of 7 to 8. Four compares instead of eight.
 fn encode4s(x: vec4<f32>, v: vec4<f32>) -> vec4<u32> {
   let a = abs(x);
   let neg = bitcast<vec4<u32>>(v) > vec4<u32>(0x80000000u);
