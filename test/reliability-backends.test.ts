@@ -12,7 +12,6 @@
  * its states read back as 0; nothing becomes NaN.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import * as bitopt from '../src/index.js';
@@ -21,10 +20,7 @@ import { createWasmKernel, wasmKernelsSupported } from '../src/kernels/cpu/index
 import { createGpuTensor, readGpuTensor, writeGpuTensor } from '../src/kernels/webgpu/device.js';
 import { requestNodeDevice } from '../src/kernels/webgpu/node.js';
 import { createWebgpuOptimizer, type OptimizerClass } from '../src/kernels/webgpu/optimizer.js';
-
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
-process.env.XDG_RUNTIME_DIR ??= '/tmp';
+import './helpers/swiftshader.js';
 
 type AnyClass = OptimizerClass<any>;
 const RULE_CLASSES: [string, AnyClass, AnyClass, Record<string, unknown>][] = [

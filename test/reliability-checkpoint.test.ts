@@ -13,7 +13,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,10 +26,7 @@ import { requestNodeDevice } from '../src/kernels/webgpu/node.js';
 import { createWebgpuOptimizer } from '../src/kernels/webgpu/optimizer.js';
 import { loadStateDictFile } from '../src/node/index.js';
 import { randn, rng } from './helpers/float64-rules.js';
-
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
-process.env.XDG_RUNTIME_DIR ??= '/tmp';
+import './helpers/swiftshader.js';
 
 const SIZES = [5000, 100]; // one 8-bit tensor (partial last block), one small float32 tensor
 /** RELIABILITY_RUNS=k multiplies the number of fuzzed inputs (CI: 1). */

@@ -7,7 +7,6 @@
  * summed in a fixed order).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,10 +18,7 @@ import { requestNodeDevice } from '../src/kernels/webgpu/node.js';
 import { createWebgpuOptimizer, type OptimizerClass } from '../src/kernels/webgpu/optimizer.js';
 import { loadStateDictFile, saveStateDictFile } from '../src/node/index.js';
 import { randn, rng } from './helpers/float64-rules.js';
-
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
-process.env.XDG_RUNTIME_DIR ??= '/tmp';
+import './helpers/swiftshader.js';
 
 const probe = await requestNodeDevice().catch(() => null);
 const skip = probe ? false : 'no WebGPU adapter (install chromium for SwiftShader, see docs/architecture.md §5)';

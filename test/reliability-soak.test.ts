@@ -10,7 +10,6 @@
  * create no GPU buffers.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -23,10 +22,7 @@ import { requestNodeDevice } from '../src/kernels/webgpu/node.js';
 import { createWebgpuOptimizer } from '../src/kernels/webgpu/optimizer.js';
 import { decodeVariableStates, adam8bit } from '../src/tfjs/index.js';
 import { randn, rng } from './helpers/float64-rules.js';
-
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
-process.env.XDG_RUNTIME_DIR ??= '/tmp';
+import './helpers/swiftshader.js';
 
 const STEPS = Math.max(100, Number(process.env.SOAK_STEPS ?? 400));
 const WINDOW = Math.max(50, Math.floor(STEPS / 12));

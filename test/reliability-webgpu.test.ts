@@ -8,7 +8,6 @@
  * `setOptions` calls change nothing (property); `releaseState` frees exactly one parameter's buffers.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import * as bitopt from '../src/index.js';
@@ -16,10 +15,7 @@ import { createGpuTensor, readGpuTensor, writeGpuTensor, type GpuTensor } from '
 import { requestNodeDevice } from '../src/kernels/webgpu/node.js';
 import { createWebgpuOptimizer, type OptimizerClass } from '../src/kernels/webgpu/optimizer.js';
 import { randn, rng } from './helpers/float64-rules.js';
-
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
-process.env.XDG_RUNTIME_DIR ??= '/tmp';
+import './helpers/swiftshader.js';
 
 const gpu = await requestNodeDevice().catch(() => null);
 const skip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see docs/architecture.md §5)';

@@ -9,7 +9,6 @@
  * - cpu: one copy per step, and no earlier array stays alive (WeakRef after GC).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
@@ -18,14 +17,12 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as bitopt from '../src/tfjs/index.js';
 import { gcFunction } from './helpers/gc.js';
+import './helpers/swiftshader.js';
 
 const gc = gcFunction();
 const require = createRequire(import.meta.url);
 setWasmPaths(join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/');
 
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
-process.env.XDG_RUNTIME_DIR ??= '/tmp';
 let gpuInstance: GPU | undefined; // keeps Dawn alive (docs/architecture.md §5)
 
 async function webgpuSkip(): Promise<string | false> {

@@ -7,7 +7,6 @@
  * is no GPU.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { Adam8bit, createDynamicMap, nearestCode } from '../src/index.js';
 import { createGpuTensor } from '../src/kernels/webgpu/device.js';
@@ -15,10 +14,7 @@ import { createWebgpuOptimizer } from '../src/kernels/webgpu/optimizer.js';
 import { readBuffer, writeBytes } from '../src/kernels/webgpu/device.js';
 import { requestNodeDevice } from '../src/kernels/webgpu/node.js';
 import { exactCodeWgsl, nearestCodeWgsl, tableData } from '../src/kernels/webgpu/tables.js';
-
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
-process.env.XDG_RUNTIME_DIR ??= '/tmp';
+import './helpers/swiftshader.js';
 
 const gpu = await requestNodeDevice().catch(() => null);
 const skip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see docs/architecture.md §5)';

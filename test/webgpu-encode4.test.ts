@@ -8,16 +8,12 @@
  * there is no GPU.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { stateMap4 } from '../src/codecs/blockwise4.js';
 import { readBuffer, writeBytes } from '../src/kernels/webgpu/device.js';
 import { requestNodeDevice } from '../src/kernels/webgpu/node.js';
 import { codes4Wgsl, signedThresholds4 } from '../src/kernels/webgpu/codes4.js';
-
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
-process.env.XDG_RUNTIME_DIR ??= '/tmp';
+import './helpers/swiftshader.js';
 
 const gpu = await requestNodeDevice().catch(() => null);
 const skip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see docs/architecture.md §5)';

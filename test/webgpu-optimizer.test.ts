@@ -10,7 +10,6 @@
  * travel CPU → GPU → CPU bit-exactly.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import * as bitopt from '../src/index.js';
 import type { Optimizer, StateDict, StateEntry } from '../src/index.js';
@@ -18,10 +17,7 @@ import { createGpuTensor, readGpuTensor, writeGpuTensor, type GpuTensor } from '
 import { requestNodeDevice } from '../src/kernels/webgpu/node.js';
 import { createWebgpuOptimizer, type OptimizerClass, type WebgpuEngineOptions } from '../src/kernels/webgpu/optimizer.js';
 import { rng } from './helpers/float64-rules.js';
-
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
-process.env.XDG_RUNTIME_DIR ??= '/tmp';
+import './helpers/swiftshader.js';
 
 const gpu = await requestNodeDevice().catch(() => null);
 const skip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see docs/architecture.md §5)';

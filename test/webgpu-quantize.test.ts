@@ -4,16 +4,12 @@
  * blocks, several block sizes, and chunking under a forced small binding limit.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { createDynamicMap, createLinearMap, dequantizeBlockwise, quantizeBlockwise } from '../src/index.js';
 import { createGpuTensor, readGpuTensor } from '../src/kernels/webgpu/device.js';
 import { requestNodeDevice } from '../src/kernels/webgpu/node.js';
 import { dequantizeBlockwiseGpu, quantizeBlockwiseGpu, readQuantized } from '../src/kernels/webgpu/quantize.js';
-
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
-process.env.XDG_RUNTIME_DIR ??= '/tmp';
+import './helpers/swiftshader.js';
 
 const gpu = await requestNodeDevice().catch(() => null);
 const skip = gpu ? false : 'no WebGPU adapter (install chromium for SwiftShader, see docs/architecture.md §5)';

@@ -16,7 +16,7 @@ export function wide(n: number, rand: () => number, scale: number): Float32Array
 }
 
 /** The rule's states at `bits`, filled with wide values; block `zeroBlock` all zero. */
-export function randomStates(rule: string, bits: 8 | 4, n: number, blockSize: number, rand: () => number, zeroBlock: number): Blockwise[] {
+function randomStates(rule: string, bits: 8 | 4, n: number, blockSize: number, rand: () => number, zeroBlock: number): Blockwise[] {
   return RULES[rule].states.map((sign, k) => {
     const s = createState(bits === 8 ? 'blockwise8' : 'blockwise4', sign, n, blockSize) as Blockwise;
     const v = wide(n, rand, k === 1 ? 1e-3 : 1e-2);
@@ -27,7 +27,7 @@ export function randomStates(rule: string, bits: 8 | 4, n: number, blockSize: nu
   });
 }
 
-export function clone(s: Blockwise): Blockwise {
+function clone(s: Blockwise): Blockwise {
   return s instanceof Blockwise8State
     ? new Blockwise8State(s.sign, s.blockSize, s.map, s.codes.slice(), s.absmax.slice())
     : new Blockwise4State(s.sign, s.blockSize, s.map, s.codes.slice(), s.absmax.slice(), s.length);

@@ -42,9 +42,8 @@ export const WORKGROUP = 256;
  * cheapest stand-in that keeps every load and store (the results are wrong, the traffic is not):
  * decode (unpack4x8unorm instead of the map lookup), encode (pack4x8unorm instead of the
  * nearest code), reduce (the thread's own max instead of the block's: no atomics, subgroup ops
- * or barrier), rule (one multiply-add per state), stwrite (no code or absmax stores), coalesce
- * (paired threads load vec4s 256 apart, as unpaired ones, instead of neighbours), notables (no
- * table load and barrier at the start), nospread (the pre-2026-12-03 pairing of neighbouring
+ * or barrier), rule (one multiply-add per state), stwrite (no code or absmax stores), notables
+ * (no table load and barrier at the start), nospread (the pre-2026-12-03 pairing of neighbouring
  * vec4s, to time it against spread pairing in the same run).
  */
 const PROFILE_CUTS: readonly string[] = [];
@@ -179,7 +178,7 @@ export function fusedKernel(rule: WgslRule, shape: KernelShape, pass: Pass): str
   // (4-bit without subgroups) or one vec4 per 1024-element row (unpaired 8-bit).
   const vecIndex = (r: number) =>
     spread ? `tile * ${tile / 4}u + ${(r >> 1) * 512 + (r & 1) * (P / 2)}u + sp * ${P}u + sj` :
-    paired && cut('coalesce') ? `tile * ${tile / 4}u + ${(r >> 1) * 512 + (r & 1) * 256}u + lid` : paired ? `tile * ${tile / 4}u + ${(r >> 1) * 512 + (r & 1)}u + 2u * lid` : `tile * ${tile / 4}u + ${r * 256}u + lid`;
+    paired ? `tile * ${tile / 4}u + ${(r >> 1) * 512 + (r & 1)}u + 2u * lid` : `tile * ${tile / 4}u + ${r * 256}u + lid`;
 
   // 4-bit: each word (8 codes) is loaded once for its two vec4s.
   const words4 = four

@@ -111,8 +111,6 @@ function bytesPerParam(rule: string, bits: 8 | 32, blockSize: number): number {
   return b;
 }
 
-/** Plain JS Float32Array copy (read + write) bandwidth in GB/s, median of 10. */
-
 function fillRandom(a: Float32Array, scale: number, seed: number): void {
   let s = seed >>> 0 || 1;
   for (let i = 0; i < a.length; i++) {
